@@ -1,0 +1,434 @@
+"""The child side of a grading run: imports one submission and runs its steps.
+
+Run as ``python -m grader._child JOB_DIR`` inside the sandbox. It only runs
+student code and writes raw values (JSON and ``.npy`` files) to
+``JOB_DIR/out``; the parent judges them against reference values that never
+come here. Nothing in this module decides a score.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+import json
+import os
+import random
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+STEP_OUTPUT_CAP = 200_000
+MAX_RECORDED_PREDICT_ROWS = 500_000
+
+
+class _CappedText(io.TextIOBase):
+    """A text sink that keeps the first ``cap`` characters and counts the rest."""
+
+    def __init__(self, cap: int):
+        self.cap = cap
+        self.parts: list[str] = []
+        self.kept = 0
+        self.dropped = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        room = self.cap - self.kept
+        if room > 0:
+            self.parts.append(text[:room])
+            self.kept += min(room, len(text))
+        self.dropped += max(0, len(text) - max(room, 0))
+        return len(text)
+
+    def getvalue(self) -> str:
+        return "".join(self.parts)
+
+
+class StepFailed(Exception):
+    """A step could not produce its values; the message is for the student."""
+
+
+class _Job:
+    def __init__(self, job_dir: Path):
+        self.job_dir = job_dir
+        self.spec = json.loads((job_dir / "job.json").read_text())
+        self.inputs_dir = job_dir / "inputs"
+        self.out_dir = job_dir / "out"
+        self.out_dir.mkdir(exist_ok=True)
+        self.submission_path = Path(self.spec["submission"])
+        self.module: Any = None
+        self.model: Any = None
+
+    def array(self, name: str) -> np.ndarray:
+        return np.load(self.inputs_dir / f"{name}.npy", allow_pickle=False)
+
+    def save_array(self, step_id: str, name: str, value: Any) -> list[int]:
+        array = np.asarray(value)
+        if array.dtype == object:
+            raise StepFailed(
+                f"{name} is not a numeric array (it holds Python objects of "
+                f"type {type(array.flat[0]).__name__ if array.size else '?'})"
+            )
+        np.save(self.out_dir / f"{step_id}__{name}.npy", array, allow_pickle=False)
+        return list(array.shape)
+
+    def write_record(self, step_id: str, record: dict[str, Any]) -> None:
+        temporary = self.out_dir / f".{step_id}.json.tmp"
+        temporary.write_text(json.dumps(record, default=_json_default))
+        os.replace(temporary, self.out_dir / f"{step_id}.json")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    return repr(value)
+
+
+def _student_traceback(error: BaseException, submission: Path) -> str:
+    """Format only the frames of the student's file, then the error line."""
+    frames = [
+        frame
+        for frame in traceback.extract_tb(error.__traceback__)
+        if Path(frame.filename).resolve() == submission
+    ]
+    lines = traceback.format_list(frames)
+    lines += traceback.format_exception_only(type(error), error)
+    return "".join(lines)
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    if "tensorflow" in sys.modules or "keras" in sys.modules:
+        import keras
+
+        keras.utils.set_random_seed(seed)
+
+
+def _describe_model(model: Any) -> dict[str, Any]:
+    layers = getattr(model, "layers", None)
+    if layers is None:
+        raise StepFailed(
+            f"expected a Keras model, got a {type(model).__name__} with no layers"
+        )
+    described = []
+    for layer in layers:
+        entry: dict[str, Any] = {"class": type(layer).__name__}
+        if hasattr(layer, "units"):
+            entry["units"] = int(layer.units)
+        activation = getattr(layer, "activation", None)
+        if activation is not None:
+            entry["activation"] = getattr(activation, "__name__", str(activation))
+        described.append(entry)
+    loss = getattr(model, "loss", None)
+    optimizer = getattr(model, "optimizer", None)
+    return {
+        "layers": described,
+        "loss": loss if isinstance(loss, str) or loss is None else (
+            getattr(loss, "name", None) or type(loss).__name__
+        ),
+        "optimizer": None if optimizer is None else type(optimizer).__name__,
+    }
+
+
+class ProbeModel:
+    """A stand-in model whose outputs the grader chose.
+
+    Input row ``i`` carries ``i`` in its first attribute, so the outputs can
+    be found again however the student batches or reshapes the inputs.
+    """
+
+    def __init__(self, outputs: np.ndarray, width: int):
+        self.outputs = outputs.astype(np.float32)
+        self.width = width
+        self.calls: list[str] = []
+
+    def _rows(self, inputs: Any) -> np.ndarray:
+        inputs = np.asarray(inputs, dtype=np.float64).reshape(-1, self.width)
+        return self.outputs[np.rint(inputs[:, 0]).astype(int)]
+
+    def predict(self, inputs: Any, *args: Any, **kwargs: Any) -> np.ndarray:
+        self.calls.append("predict")
+        return self._rows(inputs)
+
+    def predict_on_batch(self, inputs: Any) -> np.ndarray:
+        self.calls.append("predict_on_batch")
+        return self._rows(inputs)
+
+    def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        self.calls.append("call")
+        rows = self._rows(inputs)
+        if "tensorflow" in sys.modules:
+            return sys.modules["tensorflow"].constant(rows)
+        return rows
+
+    def evaluate(self, inputs: Any, labels: Any, *args: Any, **kwargs: Any):
+        """Answer as Keras would: the argmax accuracy, which ignores ties."""
+        self.calls.append("evaluate")
+        rows = self._rows(inputs)
+        labels = np.asarray(labels).ravel().astype(int)
+        return [0.0, float(np.mean(np.argmax(rows, axis=1) == labels))]
+
+
+class _KerasRecorder:
+    """Records the Keras calls of a submission that hides its steps (form B)."""
+
+    def __init__(self, job: _Job):
+        self.job = job
+        self.fit_model: Any = None
+        self.fit_inputs: np.ndarray | None = None
+        self.fit_labels: np.ndarray | None = None
+        self.predictions: list[np.ndarray] = []
+        self.predicted_rows = 0
+        self.evaluate_inputs: np.ndarray | None = None
+
+    def install(self) -> None:
+        import keras
+
+        recorder = self
+        original_fit = keras.Model.fit
+        original_predict = keras.Model.predict
+        original_evaluate = keras.Model.evaluate
+
+        def fit(model, x=None, y=None, *args, **kwargs):
+            if recorder.fit_model is None:
+                recorder.fit_inputs = np.array(x, dtype=np.float64, copy=True)
+                recorder.fit_labels = np.array(y, copy=True)
+            recorder.fit_model = model
+            return original_fit(model, x, y, *args, **kwargs)
+
+        def predict(model, x, *args, **kwargs):
+            outputs = original_predict(model, x, *args, **kwargs)
+            if recorder.predicted_rows < MAX_RECORDED_PREDICT_ROWS:
+                recorder.predictions.append(np.array(outputs, copy=True))
+                recorder.predicted_rows += len(outputs)
+            return outputs
+
+        def evaluate(model, x=None, y=None, *args, **kwargs):
+            if recorder.evaluate_inputs is None:
+                recorder.evaluate_inputs = np.array(x, dtype=np.float64, copy=True)
+            return original_evaluate(model, x, y, *args, **kwargs)
+
+        keras.Model.fit = fit
+        keras.Model.predict = predict
+        keras.Model.evaluate = evaluate
+
+
+def _step_import(job: _Job, step: dict[str, Any]) -> dict[str, Any]:
+    sys.path.insert(0, str(job.submission_path.parent))
+    sys.argv = [str(job.submission_path)]
+    spec = importlib.util.spec_from_file_location("submission", job.submission_path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["submission"] = module
+    spec.loader.exec_module(module)
+    job.module = module
+    return {}
+
+
+def _function(job: _Job, name: str) -> Callable[..., Any]:
+    function = getattr(job.module, name, None)
+    if not callable(function):
+        raise StepFailed(f"the submission defines no function {name}()")
+    return function
+
+
+def _step_load_dataset(job: _Job, step: dict[str, Any]) -> dict[str, Any]:
+    loaded = _function(job, "load_dataset")(step["directory"], step["dataset"])
+    try:
+        (training_inputs, training_labels), (test_inputs, test_labels), mapping = loaded
+    except (TypeError, ValueError):
+        raise StepFailed(
+            "load_dataset() should return ((training_inputs, training_labels), "
+            "(test_inputs, test_labels), ints_to_labels); it returned a "
+            f"{type(loaded).__name__}"
+        ) from None
+    shapes = {}
+    for name, value in [
+        ("training_inputs", training_inputs),
+        ("training_labels", training_labels),
+        ("test_inputs", test_inputs),
+        ("test_labels", test_labels),
+    ]:
+        shapes[name] = job.save_array(step["id"], name, value)
+    return {"shapes": shapes, "ints_to_labels": _mapping_as_pairs(mapping)}
+
+
+def _mapping_as_pairs(mapping: Any) -> list[list[str]] | str:
+    if isinstance(mapping, dict):
+        return [[str(key), str(value)] for key, value in mapping.items()]
+    try:
+        return [[str(index), str(value)] for index, value in enumerate(mapping)]
+    except TypeError:
+        return f"not a mapping: {type(mapping).__name__}"
+
+
+def _step_normalize(job: _Job, step: dict[str, Any]) -> dict[str, Any]:
+    returned = _function(job, "normalize")(
+        job.array("normalize_training"), job.array("normalize_test")
+    )
+    try:
+        training, test = returned
+    except (TypeError, ValueError):
+        raise StepFailed(
+            "normalize() should return (training_inputs, test_inputs); it "
+            f"returned a {type(returned).__name__}"
+        ) from None
+    job.save_array(step["id"], "training", training)
+    job.save_array(step["id"], "test", test)
+    return {}
+
+
+def _step_object_accuracy(job: _Job, step: dict[str, Any]) -> dict[str, Any]:
+    object_accuracy = _function(job, "object_accuracy")
+    outputs = job.array("tie_outputs")
+    true_classes = job.array("tie_true")
+    scores = []
+    for row, true_class in zip(outputs, true_classes):
+        scores.append(float(object_accuracy(row.copy(), int(true_class))))
+    return {"scores": scores}
+
+
+def _step_train(job: _Job, step: dict[str, Any]) -> dict[str, Any]:
+    settings = step["settings"]
+    _seed_everything(job.spec["seed"])
+    model = _function(job, "create_and_train_model")(
+        job.array("training_inputs"),
+        job.array("training_labels"),
+        settings["layers"],
+        list(settings["units_per_layer"]),
+        settings["epochs"],
+        list(settings["hidden_activations"]),
+    )
+    description = _describe_model(model)
+    job.model = model
+    outputs = model.predict(job.array("test_inputs"), verbose=0)
+    job.save_array(step["id"], "outputs", outputs)
+    return {"model": description}
+
+
+def _step_test_model(job: _Job, step: dict[str, Any]) -> dict[str, Any]:
+    if job.model is None:
+        raise StepFailed("no trained model: create_and_train_model() did not finish")
+    mapping = {int(key): value for key, value in step["ints_to_labels"]}
+    accuracy = _function(job, "test_model")(
+        job.model, job.array("test_inputs"), job.array("test_labels"), mapping
+    )
+    return {"accuracy": _as_float(accuracy)}
+
+
+def _step_test_model_probe(job: _Job, step: dict[str, Any]) -> dict[str, Any]:
+    outputs = job.array("tie_outputs")
+    true_classes = job.array("tie_true")
+    probe = ProbeModel(outputs, int(step["width"]))
+    inputs = np.zeros((len(outputs), probe.width))
+    inputs[:, 0] = np.arange(len(outputs))
+    mapping = {index: f"class{index}" for index in range(outputs.shape[1])}
+    accuracy = _function(job, "test_model")(
+        probe, inputs, true_classes.reshape(-1, 1), mapping
+    )
+    return {"accuracy": _as_float(accuracy), "calls": sorted(set(probe.calls))}
+
+
+def _as_float(value: Any) -> float | str:
+    try:
+        return float(np.asarray(value).ravel()[0]) if np.size(value) == 1 else repr(value)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _step_nn_keras(job: _Job, step: dict[str, Any]) -> dict[str, Any]:
+    recorder = _KerasRecorder(job)
+    recorder.install()
+    _seed_everything(job.spec["seed"])
+    try:
+        _function(job, "nn_keras")(
+            step["directory"], step["dataset"], step["layers"],
+            step["units_per_layer"], step["epochs"],
+        )
+    finally:
+        # What reached fit() is worth judging even when nn_keras() fails later.
+        if recorder.fit_inputs is not None:
+            job.save_array(step["id"], "fit_inputs", recorder.fit_inputs)
+            job.save_array(step["id"], "fit_labels", recorder.fit_labels)
+    values: dict[str, Any] = {}
+    if recorder.fit_model is None:
+        raise StepFailed("nn_keras() never called fit(), so no model was trained")
+    values["model"] = _describe_model(recorder.fit_model)
+
+    test_rows = int(step["test_rows"])
+    if recorder.predicted_rows == test_rows:
+        outputs = np.concatenate([p.reshape(len(p), -1) for p in recorder.predictions])
+        values["outputs_from"] = "the submission's own predict() calls"
+    elif recorder.evaluate_inputs is not None and len(recorder.evaluate_inputs) == test_rows:
+        outputs = recorder.fit_model.predict(recorder.evaluate_inputs, verbose=0)
+        values["outputs_from"] = "the inputs the submission passed to evaluate()"
+    else:
+        raise StepFailed(
+            f"could not find the model's outputs on the {test_rows} test objects: "
+            f"predict() was called on {recorder.predicted_rows} rows in all"
+        )
+    job.save_array(step["id"], "outputs", outputs)
+    return values
+
+
+STEPS: dict[str, Callable[[_Job, dict[str, Any]], dict[str, Any]]] = {
+    "import": _step_import,
+    "load_dataset": _step_load_dataset,
+    "normalize": _step_normalize,
+    "object_accuracy": _step_object_accuracy,
+    "train": _step_train,
+    "test_model": _step_test_model,
+    "test_model_probe": _step_test_model_probe,
+    "nn_keras": _step_nn_keras,
+}
+
+
+def run_step(job: _Job, step: dict[str, Any]) -> bool:
+    """Run one step, write its record, and say whether it succeeded."""
+    captured = _CappedText(STEP_OUTPUT_CAP)
+    started = time.monotonic()
+    record: dict[str, Any] = {"id": step["id"], "kind": step["kind"]}
+    try:
+        with contextlib.redirect_stdout(captured):
+            record["values"] = STEPS[step["kind"]](job, step)
+        record["ok"] = True
+    except StepFailed as failure:
+        record.update(ok=False, error={"type": "StepFailed", "message": str(failure)})
+    except (Exception, SystemExit) as error:
+        record.update(
+            ok=False,
+            error={
+                "type": type(error).__name__,
+                "message": str(error)[:2000],
+                "traceback": _student_traceback(error, job.submission_path)[-5000:],
+                "line": getattr(error, "lineno", None),
+            },
+        )
+    record["seconds"] = round(time.monotonic() - started, 3)
+    record["stdout"] = captured.getvalue()
+    record["stdout_dropped_chars"] = captured.dropped
+    job.write_record(step["id"], record)
+    return record["ok"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    job = _Job(Path(argv[0]).resolve())
+    job.submission_path = job.submission_path.resolve()
+    _seed_everything(job.spec["seed"])
+    for step in job.spec["steps"]:
+        succeeded = run_step(job, step)
+        if not succeeded and step.get("required", False):
+            break
+    (job.out_dir / "done").write_text("done\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,183 @@
+"""The ``nngrade`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import enum
+import logging
+import os
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.progress import TimeElapsedColumn
+from rich.table import Table
+
+from grader._errors import NngradeError, SpecError, UsageError
+from grader._resources import bundled_datasets_dir, sample_class_dir
+from grader._result import Result
+from grader._spec import Spec, load_spec, shipped_specs
+
+logger = logging.getLogger("grader")
+
+
+class ExitCode(enum.IntEnum):
+    #: Grading ran; scores say how the students did.
+    OK = 0
+    #: Grading ran, but at least one submission met a grader error.
+    GRADER_ERRORS = 1
+    #: The command line, a spec or the data is wrong.
+    USAGE_ERROR = 2
+    #: Grading itself broke.
+    INTERNAL_ERROR = 3
+    INTERRUPTED = 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nngrade",
+        description="Grade TensorFlow/Keras dense-network assignments against a "
+                    "reference implementation.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="log each step of the grader")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    grade = commands.add_parser(
+        "grade", help="grade a class of submissions",
+        description="Grade every submission under SUBMISSIONS (one folder per "
+                    "student) and write a report per student, index.html and "
+                    "grades.csv.")
+    grade.add_argument("submissions", nargs="?", type=Path,
+                       help="class folder, one student's folder, or a .py file "
+                            "(default: the bundled sample class)")
+    grade.add_argument("--assignment", default="sample",
+                       help="shipped spec name or path to a spec TOML file "
+                            "(default: sample; see 'nngrade assignments')")
+    grade.add_argument("--datasets", type=Path,
+                       help="folder with <name>_training.txt and <name>_test.txt "
+                            "(default: the spec's, or the bundled UCI sets)")
+    grade.add_argument("--out", type=Path, default=Path("nngrade-results"),
+                       help="output folder (default: ./nngrade-results)")
+    grade.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+                       help="submissions graded at once (default: %(default)s)")
+
+    commands.add_parser("assignments", help="list the shipped assignment specs")
+
+    build = commands.add_parser(
+        "build-datasets",
+        help="rebuild the bundled UCI data sets from scikit-learn's copies")
+    build.add_argument("--out", type=Path, default=None,
+                       help="output folder (default: the bundled uci_datasets)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if arguments.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s")
+    console = Console(stderr=False)
+    try:
+        if arguments.command == "assignments":
+            return _list_assignments(console)
+        if arguments.command == "build-datasets":
+            from grader._datasets_build import main as build_main
+
+            return build_main([] if arguments.out is None
+                              else ["--out", str(arguments.out)])
+        return _grade(arguments, console)
+    except (UsageError, SpecError) as error:
+        Console(stderr=True).print(f"[bold red]error:[/] {error}", highlight=False)
+        return ExitCode.USAGE_ERROR
+    except KeyboardInterrupt:
+        Console(stderr=True).print("interrupted")
+        return ExitCode.INTERRUPTED
+    except NngradeError as error:
+        Console(stderr=True).print(f"[bold red]grader error:[/] {error}")
+        return ExitCode.INTERNAL_ERROR
+
+
+def _list_assignments(console: Console) -> int:
+    table = Table("name", "title", "forms", "data", title="Shipped assignments")
+    for name, path in shipped_specs().items():
+        spec = load_spec(str(path))
+        data = ", ".join(sorted({run.dataset for run in spec.runs.values()}))
+        table.add_row(name, spec.title, " ".join(sorted(spec.runs)), data)
+    console.print(table)
+    return ExitCode.OK
+
+
+def _datasets_dir(spec: Spec, given: Path | None) -> Path:
+    if given is not None:
+        if not given.is_dir():
+            raise UsageError(f"--datasets {given}: no such folder")
+        return given.resolve()
+    if spec.datasets == "bundled":
+        return bundled_datasets_dir()
+    if spec.datasets == "required":
+        raise UsageError(
+            f"assignment {spec.name!r} grades on the course's own data, which does "
+            "not ship with nngrade: pass --datasets DIR, the folder holding "
+            f"{', '.join(sorted({r.dataset for r in spec.runs.values()}))} files")
+    return (spec.path.parent / spec.datasets).resolve()
+
+
+def _grade(arguments: argparse.Namespace, console: Console) -> int:
+    from grader._grading import ClassGrader, discover
+    from grader._outputs import write_outputs
+
+    spec = load_spec(arguments.assignment)
+    datasets = _datasets_dir(spec, arguments.datasets)
+    submissions_path = arguments.submissions or sample_class_dir()
+    submissions = discover(submissions_path)
+    if arguments.jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, got {arguments.jobs}")
+    console.print(
+        f"Grading {len(submissions)} submission(s) from {submissions_path} "
+        f"for assignment [bold]{spec.name}[/] with data from {datasets}",
+        highlight=False)
+
+    grader = ClassGrader(spec, datasets, arguments.jobs)
+    try:
+        with Progress(TextColumn("{task.description}"), BarColumn(),
+                      MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=console, transient=False) as progress:
+            task = progress.add_task("grading", total=grader.tasks(submissions))
+
+            def done(label: str) -> None:
+                progress.update(task, advance=1, description=f"done: {label}")
+
+            results = grader.grade(submissions, done)
+            progress.update(task, completed=grader.tasks(submissions),
+                            description="grading finished")
+    finally:
+        grader.close()
+
+    out = arguments.out.resolve()
+    write_outputs(results, out)
+    _print_summary(console, results)
+    console.print(f"Reports: {out / 'index.html'}\nGradebook: {out / 'grades.csv'}",
+                  highlight=False)
+    if any(result.verdict.kind == "grader_error" for result in results):
+        return ExitCode.GRADER_ERRORS
+    return ExitCode.OK
+
+
+def _print_summary(console: Console, results: list[Result]) -> None:
+    table = Table("student", "form", "score", "verdict", "lost points on",
+                  title="Summary")
+    for result in results:
+        lost = [
+            check.name + (f" (defect {check.defect.number})" if check.defect else "")
+            for check in result.checks if check.points < check.max_points
+        ]
+        table.add_row(result.student, result.form or "?",
+                      f"{result.score:g}/{result.max_score:g}",
+                      result.verdict.kind, ", ".join(lost) or "-")
+    console.print(table)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""Find a student's submission file and tell its form without running it."""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from pathlib import Path
+
+from grader._errors import UsageError
+
+#: File names the forms ask for, in order of preference.
+SUBMISSION_NAMES = ("nn_keras_solution.py", "nn_keras.py")
+
+#: The functions that make up each form, checked from the most detailed down.
+FORM_FUNCTIONS = {
+    "D": {"load_dataset", "normalize", "object_accuracy", "create_and_train_model",
+          "test_model"},
+    "A": {"create_and_train_model", "test_model"},
+    "B": {"nn_keras"},
+}
+
+
+@dataclass
+class Detected:
+    """What reading the source (never running it) tells about a submission."""
+
+    path: Path
+    form: str | None
+    functions: set[str]
+    #: Set when the file does not parse: (line, message).
+    syntax_error: tuple[int | None, str] | None = None
+
+
+def find_submission_file(folder: Path) -> Path:
+    """The Python file to grade in a student's folder."""
+    for name in SUBMISSION_NAMES:
+        if (folder / name).is_file():
+            return folder / name
+    candidates = sorted(folder.glob("*.py"))
+    if len(candidates) == 1:
+        return candidates[0]
+    found = ", ".join(p.name for p in candidates) or "no .py file"
+    raise UsageError(
+        f"{folder}: expected {' or '.join(SUBMISSION_NAMES)} (or a single .py "
+        f"file), found {found}"
+    )
+
+
+def detect_form(path: Path) -> Detected:
+    """Parse the file and choose the form from the functions it defines."""
+    source = path.read_bytes()
+    try:
+        tree = ast.parse(source, filename=str(path))
+    except SyntaxError as error:
+        return Detected(path, None, set(), (error.lineno, error.msg))
+    except (ValueError, RecursionError, MemoryError) as error:
+        return Detected(path, None, set(), (None, f"cannot be parsed: {error}"))
+
+    functions = {
+        node.name
+        for node in tree.body
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+    }
+    for form, required in FORM_FUNCTIONS.items():
+        if required <= functions:
+            return Detected(path, form, functions)
+    return Detected(path, None, functions)

@@ -1,0 +1,388 @@
+"""Grade a class: detect forms, run children, judge, and keep every result.
+
+One broken submission is a result, never a crash of the batch: whatever
+happens to one child, the others are graded and written.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from grader import _judge, _probes, _references
+from grader._errors import UsageError
+from grader._forms import Detected, detect_form, find_submission_file
+from grader._jobs import (JobOutcome, PreparedData, job_settings_summary,
+                          prepare_job, run_job, steps_for_form)
+from grader._judge import Reference, StepRecord
+from grader._result import Check, Resources, Result, Verdict
+from grader._sandbox import Limits
+from grader._spec import Spec
+from reference import DataFormatError, load_dataset, normalize
+
+logger = logging.getLogger(__name__)
+
+#: Output activations each form may use: the course skeleton of form B uses
+#: sigmoid, forms A and D ask for softmax.
+OUTPUT_ACTIVATIONS = {"A": ("softmax",), "D": ("softmax",), "B": ("sigmoid", "softmax")}
+
+
+@dataclass
+class Submission:
+    student: str
+    detected: Detected
+
+
+def discover(path: Path) -> list[Submission]:
+    """The submissions under ``path``: a class folder, one student's folder, or a file."""
+    if not path.exists():
+        raise UsageError(
+            f"{path} does not exist; expected a folder with one sub-folder per "
+            "student, one student's folder, or a .py file"
+        )
+    if path.is_file():
+        return [Submission(path.stem, detect_form(path))]
+    if any(path.glob("*.py")):
+        return [Submission(path.name, detect_form(find_submission_file(path)))]
+    submissions = []
+    for folder in sorted(p for p in path.iterdir() if p.is_dir()):
+        if folder.name.startswith((".", "_")):
+            continue
+        try:
+            file = find_submission_file(folder)
+        except UsageError as error:
+            logger.warning("skipping %s: %s", folder.name, error)
+            continue
+        submissions.append(Submission(folder.name, detect_form(file)))
+    if not submissions:
+        raise UsageError(
+            f"{path} holds no submissions: expected one sub-folder per student, "
+            "each with nn_keras_solution.py or nn_keras.py"
+        )
+    return submissions
+
+
+def prepare_data(spec: Spec, form: str, datasets_dir: Path) -> PreparedData:
+    settings = spec.runs[form]
+    try:
+        (train_x, train_y), (test_x, test_y), mapping = load_dataset(
+            datasets_dir, settings.dataset)
+    except DataFormatError as error:
+        raise UsageError(
+            f"cannot load data set {settings.dataset!r} for form {form} of "
+            f"assignment {spec.name!r}: {error}. Point --datasets at the folder "
+            f"holding {settings.dataset}_training.txt and {settings.dataset}_test.txt."
+        ) from None
+    normalized_train_x, normalized_test_x = normalize(train_x, test_x)
+    return PreparedData(datasets_dir, settings, normalized_train_x, train_y,
+                        normalized_test_x, test_y, mapping, train_x, test_x)
+
+
+class ClassGrader:
+    """Runs reference and student jobs on a thread pool of child processes."""
+
+    def __init__(self, spec: Spec, datasets_dir: Path, jobs: int,
+                 work_root: Path | None = None):
+        self.spec = spec
+        self.datasets_dir = datasets_dir
+        self.jobs = max(1, jobs)
+        cpu_share = max(1, (os.cpu_count() or 1) // self.jobs)
+        self.limits = Limits(wall_seconds=spec.wall_seconds,
+                             output_bytes=spec.output_bytes, cpu_threads=cpu_share)
+        self.work_root = Path(tempfile.mkdtemp(prefix="nngrade-", dir=work_root))
+        self.data: dict[str, PreparedData] = {}
+
+    def close(self) -> None:
+        shutil.rmtree(self.work_root, ignore_errors=True)
+
+    def grade(self, submissions: list[Submission],
+              on_done: Callable[[str], None] = lambda label: None) -> list[Result]:
+        forms = sorted({s.detected.form for s in submissions if s.detected.form})
+        for form in forms:
+            if form not in self.spec.runs:
+                continue
+            self.data[form] = prepare_data(self.spec, form, self.datasets_dir)
+
+        with ThreadPoolExecutor(self.jobs) as pool:
+            reference_futures = self._start_references(pool, on_done)
+            student_futures: dict[str, Future] = {}
+            for submission in submissions:
+                if self._runnable(submission):
+                    student_futures[submission.student] = pool.submit(
+                        self._run_student, submission, on_done)
+            references = {form: self._collect_reference(form, futures)
+                          for form, futures in reference_futures.items()}
+            results = []
+            for submission in submissions:
+                future = student_futures.get(submission.student)
+                outcome = future.result() if future else None
+                results.append(self._result(submission, outcome, references))
+                if future is None:
+                    on_done(submission.student)
+        return results
+
+    def tasks(self, submissions: list[Submission]) -> int:
+        """How many child runs grading these submissions will start, at most."""
+        forms = {s.detected.form for s in submissions if s.detected.form}
+        return len(submissions) + len(forms) * len(self.spec.reference_seeds)
+
+    def _runnable(self, submission: Submission) -> bool:
+        return submission.detected.form in self.data
+
+    def _start_references(self, pool, on_done):
+        futures: dict[str, list] = {}
+        # Forms A and D train the same reference solution: one run serves both.
+        started: dict[str, Future] = {}
+        for form, data in self.data.items():
+            futures[form] = []
+            for seed in self.spec.reference_seeds:
+                key = _references.cache_key(form, data, seed)
+                cached = _references.cached_accuracy(key)
+                if cached is not None:
+                    futures[form].append((seed, key, cached))
+                    on_done(f"reference {form} seed {seed} (cached)")
+                elif key in started:
+                    futures[form].append((seed, key, started[key]))
+                    on_done(f"reference {form} seed {seed} (shared)")
+                else:
+                    started[key] = pool.submit(
+                        self._run_reference, form, data, seed, on_done)
+                    futures[form].append((seed, key, started[key]))
+        return futures
+
+    def _run_reference(self, form: str, data: PreparedData, seed: int, on_done):
+        job_dir = self.work_root / f"reference-{form}-{seed}"
+        steps = steps_for_form(form, data, job_dir / "probe_data")
+        steps = [s for s in steps if s["kind"] in ("import", "train", "nn_keras")]
+        prepare_job(job_dir, _references.solution_path(form), steps, data, seed)
+        outcome = run_job(job_dir, self.limits, seed)
+        on_done(f"reference {form} seed {seed}")
+        return outcome
+
+    def _collect_reference(self, form: str, futures) -> Reference:
+        data = self.data[form]
+        accuracies = []
+        for seed, key, value in futures:
+            if isinstance(value, float):
+                accuracies.append(value)
+                continue
+            outcome: JobOutcome = value.result()
+            record = outcome.records.get("train") or outcome.records.get("nn_keras")
+            if record is None or not record.ok:
+                reason = record.failure_text() if record else outcome.run.stderr[-2000:]
+                raise RuntimeError(
+                    f"the reference solution for form {form} failed with seed "
+                    f"{seed}: {reason}"
+                )
+            accuracy = _references.accuracy_from_outputs(record.array("outputs"), data)
+            _references.store_accuracy(key, accuracy, {"form": form, "seed": seed})
+            accuracies.append(accuracy)
+        return Reference(data.raw_training_inputs, data.training_labels,
+                         data.raw_test_inputs, data.test_labels, data.ints_to_labels,
+                         accuracies)
+
+    def _run_student(self, submission: Submission, on_done) -> JobOutcome:
+        form = submission.detected.form
+        data = self.data[form]
+        job_dir = self.work_root / f"student-{_safe(submission.student)}"
+        steps = steps_for_form(form, data, job_dir / "probe_data")
+        prepare_job(job_dir, submission.detected.path, steps, data, self.spec.seed)
+        outcome = run_job(job_dir, self.limits, self.spec.seed)
+        on_done(submission.student)
+        return outcome
+
+    def _result(self, submission: Submission, outcome: JobOutcome | None,
+                references: dict[str, Reference]) -> Result:
+        detected = submission.detected
+        form = detected.form
+        result = Result(
+            student=submission.student,
+            submission=str(detected.path),
+            assignment=self.spec.name,
+            form=form,
+            verdict=Verdict("finished", ""),
+            checks=[],
+            seed=self.spec.seed,
+            graded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        )
+        if detected.syntax_error:
+            line, message = detected.syntax_error
+            where = f"line {line}" if line else "the file"
+            result.verdict = Verdict(
+                "syntax_error",
+                f"Python cannot read your file: {message} at {where} of "
+                f"{detected.path.name}. Nothing was run; fix the syntax and submit "
+                "again.")
+            result.checks = self._all_not_run(form or "D", "Not run: the file does "
+                                              "not parse.")
+            return result
+        if form is None or form not in self.spec.runs:
+            expected = "; ".join(f"form {f}: {', '.join(sorted(fn))}"
+                                 for f, fn in _forms_functions().items())
+            result.verdict = Verdict(
+                "exception",
+                "Your file does not define the functions of any form this assignment "
+                f"grades ({expected}). Found: "
+                f"{', '.join(sorted(detected.functions)) or 'no functions'}.")
+            result.checks = self._all_not_run("D", "Not run: entry points missing.")
+            return result
+
+        run = outcome.run
+        result.settings = job_settings_summary(self.data[form], form)
+        result.resources = Resources(run.wall_s, run.cpu_s, run.peak_rss_mb, "process")
+        result.stdout_tail = run.stdout[-4000:]
+        result.stderr_tail = run.stderr[-4000:]
+        result.verdict = self._verdict(outcome)
+        result.checks = self._checks(form, outcome.records, references[form],
+                                     result.verdict)
+        return result
+
+    def _verdict(self, outcome: JobOutcome) -> Verdict:
+        run = outcome.run
+        limit = self.limits
+        if run.start_error:
+            return Verdict("grader_error", "The grader could not start your "
+                           f"submission ({run.start_error}). This is not your fault; "
+                           "your instructor has been told.")
+        if run.timed_out:
+            return Verdict("wall_time", f"Your submission was stopped after "
+                           f"{limit.wall_seconds:g} s, the wall-clock limit. The "
+                           "usual cause is a loop that never ends, or far more "
+                           "epochs or units than the settings ask for.")
+        if run.output_exceeded:
+            return Verdict("output_limit", "Your submission printed more than "
+                           f"{limit.output_bytes:,} bytes and was stopped. The usual "
+                           "cause is a Keras progress bar per predict() call: pass "
+                           "verbose=0.")
+        if run.signal:
+            name = signal.Signals(run.signal).name if run.signal in iter(
+                signal.Signals) else str(run.signal)
+            return Verdict("crash", f"Your submission was ended by signal {name}. "
+                           "The usual cause is running out of memory or a crash "
+                           "inside a native library.")
+        imported = outcome.records.get("import")
+        if imported is not None and not imported.ok:
+            return Verdict("exception", "Importing your file raised "
+                           f"{imported.failure_text()}. No check could run.",
+                           imported.error.get("traceback", ""))
+        if not outcome.finished:
+            return Verdict("crash", "Your submission ended before the grader was "
+                           f"done (exit status {run.returncode}). The usual cause is "
+                           "a call to sys.exit() or os._exit() in your code.")
+        failed = [r for r in outcome.records.values() if not r.ok]
+        if failed:
+            return Verdict("exception", f"{len(failed)} of your functions raised an "
+                           "error; see the checks below for each one.",
+                           failed[0].error.get("traceback", ""))
+        return Verdict("finished", "Your submission ran to the end within the limits.")
+
+    def _all_not_run(self, form: str, reason: str) -> list[Check]:
+        return [_judge.not_run(name, self.spec.points[name], reason)
+                for name in self.spec.checks_for(form)]
+
+    def _checks(self, form: str, records: dict[str, StepRecord],
+                reference: Reference, verdict: Verdict) -> list[Check]:
+        spec = self.spec
+        settings = spec.runs[form]
+        reason = {
+            "wall_time": "Not run: the wall-clock limit stopped your submission first.",
+            "output_limit": "Not run: the output limit stopped your submission first.",
+            "crash": "Not run: your submission ended before this check.",
+        }.get(verdict.kind, "Not run: an earlier step did not finish.")
+        actual_accuracy: float | None = None
+        checks = []
+        for name in spec.checks_for(form):
+            points = spec.points[name]
+            needed = _records_needed(form, name)
+            missing = [step for step in needed if step not in records]
+            if missing:
+                checks.append(_judge.not_run(name, points, reason))
+                continue
+            if name == "loader" and form == "D":
+                probe_reference = load_dataset(_probe_dir(self.work_root),
+                                               _probes.LOADER_PROBE_NAME)
+                check = _judge.check_loader(points, records["load_course"],
+                                            records["load_probe"], reference,
+                                            probe_reference)
+            elif name == "loader":
+                check = _judge.check_fit_labels(points, records["nn_keras"], reference)
+            elif name == "normalization" and form == "D":
+                check = _judge.check_normalization(points, records["normalize"])
+            elif name == "normalization":
+                check = _judge.check_fit_inputs(points, records["nn_keras"], reference)
+            elif name == "tie_accuracy" and form == "D":
+                check = _judge.check_object_accuracy(points, records["object_accuracy"])
+                if check.status == "passed":
+                    check = _judge.check_test_model_probe(
+                        points, records["test_model_probe"])
+            elif name == "tie_accuracy":
+                check = _judge.check_test_model_probe(points,
+                                                      records["test_model_probe"])
+            elif name == "architecture":
+                step = "nn_keras" if form == "B" else "train"
+                call = "nn_keras()" if form == "B" else "create_and_train_model()"
+                check = _judge.check_architecture(
+                    points, records[step], settings, reference.number_of_classes,
+                    OUTPUT_ACTIVATIONS[form], call)
+            elif name == "test_accuracy":
+                step = "nn_keras" if form == "B" else "train"
+                call = "nn_keras()" if form == "B" else "create_and_train_model()"
+                check, actual_accuracy = _judge.check_test_accuracy(
+                    points, records[step], reference, spec.accuracy_tolerance, call)
+            else:
+                check = self._reported_accuracy(form, points, records, actual_accuracy)
+            checks.append(check)
+        return checks
+
+    def _reported_accuracy(self, form, points, records, actual) -> Check:
+        if form == "B":
+            record = records["nn_keras"]
+            reported = _judge.printed_final_accuracy(record.stdout)
+            return _judge.check_reported_accuracy(
+                points, reported, actual, "The final line nn_keras() prints")
+        record = records["test_model"]
+        if not record.ok:
+            return _judge.step_failed("reported_accuracy", points, record,
+                                      "test_model()")
+        return _judge.check_reported_accuracy(
+            points, record.values.get("accuracy"), actual,
+            "test_model() on your trained model")
+
+
+def _records_needed(form: str, check: str) -> list[str]:
+    if form == "B":
+        return ["nn_keras"]
+    return {
+        "loader": ["load_course", "load_probe"],
+        "normalization": ["normalize"],
+        "tie_accuracy": (["object_accuracy", "test_model_probe"] if form == "D"
+                         else ["test_model_probe"]),
+        "architecture": ["train"],
+        "test_accuracy": ["train"],
+        "reported_accuracy": ["train", "test_model"],
+    }[check]
+
+
+def _probe_dir(work_root: Path) -> Path:
+    directory = work_root / "loader-probe"
+    if not directory.is_dir():
+        _probes.write_loader_probe(directory)
+    return directory
+
+
+def _forms_functions():
+    from grader._forms import FORM_FUNCTIONS
+
+    return {form: FORM_FUNCTIONS[form] for form in ("A", "B", "D")}
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)

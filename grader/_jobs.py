@@ -1,0 +1,135 @@
+"""Build child jobs, run them, and read back what the child recorded."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from grader import _probes
+from grader._judge import StepRecord
+from grader._sandbox import ChildRun, Limits, run_child
+from grader._spec import RunSettings
+
+
+@dataclass
+class PreparedData:
+    """Reference-loaded and normalized arrays handed to a training step."""
+
+    datasets_dir: Path
+    settings: RunSettings
+    training_inputs: np.ndarray
+    training_labels: np.ndarray
+    test_inputs: np.ndarray
+    test_labels: np.ndarray
+    ints_to_labels: dict[int, str]
+    #: The inputs as the files hold them, before normalization.
+    raw_training_inputs: np.ndarray
+    raw_test_inputs: np.ndarray
+
+
+@dataclass
+class JobOutcome:
+    run: ChildRun
+    records: dict[str, StepRecord] = field(default_factory=dict)
+    finished: bool = False
+
+
+def steps_for_form(form: str, data: PreparedData, probe_dir: Path) -> list[dict]:
+    """The steps a child runs for a submission of ``form``, in order."""
+    settings = data.settings
+    load_course = {"id": "load_course", "kind": "load_dataset",
+                   "directory": str(data.datasets_dir), "dataset": settings.dataset}
+    load_probe = {"id": "load_probe", "kind": "load_dataset",
+                  "directory": str(probe_dir), "dataset": _probes.LOADER_PROBE_NAME}
+    train = {"id": "train", "kind": "train", "settings": settings.as_dict()}
+    test_model = {"id": "test_model", "kind": "test_model",
+                  "ints_to_labels": [[k, v] for k, v in data.ints_to_labels.items()]}
+    probe = {"id": "test_model_probe", "kind": "test_model_probe",
+             "width": int(data.test_inputs.shape[1])}
+    import_step = {"id": "import", "kind": "import", "required": True}
+    if form == "D":
+        return [import_step, load_course, load_probe,
+                {"id": "normalize", "kind": "normalize"},
+                {"id": "object_accuracy", "kind": "object_accuracy"},
+                probe, train, test_model]
+    if form == "A":
+        return [import_step, probe, train, test_model]
+    if form == "B":
+        return [import_step, {
+            "id": "nn_keras", "kind": "nn_keras",
+            "directory": str(data.datasets_dir), "dataset": settings.dataset,
+            "layers": settings.layers,
+            "units_per_layer": settings.units_argument,
+            "epochs": settings.epochs,
+            "test_rows": int(len(data.test_labels)),
+        }]
+    raise ValueError(f"unknown form {form!r}")
+
+
+def prepare_job(job_dir: Path, submission: Path, steps: list[dict],
+                data: PreparedData, seed: int) -> None:
+    """Lay out a job folder: ``job.json``, input arrays, probe files."""
+    inputs = job_dir / "inputs"
+    inputs.mkdir(parents=True, exist_ok=True)
+    tie_outputs, tie_true = _probes.tie_probe_arrays()
+    normalize_training, normalize_test = _probes.normalization_probe()
+    arrays = {
+        "training_inputs": data.training_inputs,
+        "training_labels": data.training_labels,
+        "test_inputs": data.test_inputs,
+        "test_labels": data.test_labels,
+        "tie_outputs": tie_outputs,
+        "tie_true": tie_true,
+        "normalize_training": normalize_training,
+        "normalize_test": normalize_test,
+    }
+    for name, array in arrays.items():
+        np.save(inputs / f"{name}.npy", array, allow_pickle=False)
+    _probes.write_loader_probe(job_dir / "probe_data")
+    job = {"submission": str(submission.resolve()), "seed": seed, "steps": steps}
+    (job_dir / "job.json").write_text(json.dumps(job, indent=1))
+
+
+def read_records(job_dir: Path) -> dict[str, StepRecord]:
+    """Read the step records a child left, trusting nothing but their format."""
+    out = job_dir / "out"
+    records = {}
+    for path in sorted(out.glob("*.json")) if out.is_dir() else []:
+        if path.stat().st_size > 5_000_000:
+            continue
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8", errors="replace"))
+        except json.JSONDecodeError:
+            continue
+        if not isinstance(raw, dict) or raw.get("id") != path.stem:
+            continue
+        records[path.stem] = StepRecord(
+            id=path.stem,
+            ok=raw.get("ok") is True,
+            values=raw.get("values") if isinstance(raw.get("values"), dict) else {},
+            error=raw.get("error") if isinstance(raw.get("error"), dict) else {},
+            stdout=str(raw.get("stdout", "")),
+            out_dir=out,
+        )
+    return records
+
+
+def run_job(job_dir: Path, limits: Limits, seed: int) -> JobOutcome:
+    run = run_child(job_dir, limits, seed)
+    return JobOutcome(
+        run=run,
+        records=read_records(job_dir),
+        finished=(job_dir / "out" / "done").is_file(),
+    )
+
+
+def job_settings_summary(data: PreparedData, form: str) -> dict[str, Any]:
+    summary = {"form": form, **data.settings.as_dict(),
+               "datasets_dir": str(data.datasets_dir)}
+    if form == "B":
+        summary["units_per_layer"] = data.settings.units_argument
+    return summary

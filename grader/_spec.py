@@ -1,0 +1,195 @@
+"""Assignment specs: which runs to grade, with which settings and points.
+
+A spec is a TOML file. The shipped ones live in ``grader/assignments``;
+``--assignment`` takes one of their names or a path to an edited copy.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from grader._errors import SpecError
+from grader._resources import assignments_dir
+
+FORMS = ("A", "B", "D")
+CHECK_NAMES = (
+    "loader",
+    "normalization",
+    "tie_accuracy",
+    "architecture",
+    "test_accuracy",
+    "reported_accuracy",
+)
+#: The checks each form exposes; the others need entry points it lacks.
+FORM_CHECKS = {
+    "D": CHECK_NAMES,
+    "A": ("tie_accuracy", "architecture", "test_accuracy", "reported_accuracy"),
+    "B": ("loader", "normalization", "architecture", "test_accuracy",
+          "reported_accuracy"),
+}
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """The settings of the graded training run for one form."""
+
+    dataset: str
+    layers: int
+    units_per_layer: tuple[int, ...]
+    hidden_activations: tuple[str, ...]
+    epochs: int
+    #: What the student's function receives as ``units_per_layer``: one
+    #: number in form B, a list elsewhere.
+    units_argument: int | tuple[int, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset,
+            "layers": self.layers,
+            "units_per_layer": list(self.units_per_layer),
+            "hidden_activations": list(self.hidden_activations),
+            "epochs": self.epochs,
+        }
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    title: str
+    path: Path
+    #: "bundled", or a directory; ``--datasets`` overrides it.
+    datasets: str
+    seed: int
+    reference_seeds: tuple[int, ...]
+    accuracy_tolerance: float
+    wall_seconds: float
+    output_bytes: int
+    runs: dict[str, RunSettings]
+    points: dict[str, float] = field(default_factory=dict)
+
+    def checks_for(self, form: str) -> list[str]:
+        return [name for name in FORM_CHECKS[form] if self.points.get(name, 0) > 0]
+
+
+def shipped_specs() -> dict[str, Path]:
+    return {path.stem: path for path in sorted(assignments_dir().glob("*.toml"))}
+
+
+def load_spec(name_or_path: str) -> Spec:
+    """Load a shipped spec by name, or any spec file by path."""
+    shipped = shipped_specs()
+    if name_or_path in shipped:
+        path = shipped[name_or_path]
+    else:
+        path = Path(name_or_path)
+        if not path.is_file():
+            raise SpecError(
+                f"no assignment {name_or_path!r}: it is neither a shipped spec "
+                f"({', '.join(shipped)}) nor a TOML file. Run 'nngrade "
+                "assignments' to list the shipped ones."
+            )
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise SpecError(f"{path}: not valid TOML: {error}") from None
+    return _parse(table, path)
+
+
+def _require(table: dict, key: str, kind: type | tuple, where: str) -> Any:
+    if key not in table:
+        raise SpecError(f"{where}: missing key {key!r}")
+    value = table[key]
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        expected = kind.__name__ if isinstance(kind, type) else " or ".join(
+            k.__name__ for k in kind)
+        raise SpecError(
+            f"{where}: {key!r} must be {expected}, got {value!r}"
+        )
+    return value
+
+
+def _positive(value: float, key: str, where: str) -> float:
+    if value <= 0:
+        raise SpecError(f"{where}: {key!r} must be positive, got {value!r}")
+    return value
+
+
+def _parse_run(form: str, table: dict, where: str) -> RunSettings:
+    layers = _positive(_require(table, "layers", int, where), "layers", where)
+    hidden = layers - 2
+    if hidden < 0:
+        raise SpecError(
+            f"{where}: 'layers' counts the input and output layers, so it must "
+            f"be at least 2, got {layers}"
+        )
+    if form == "B":
+        units_argument = _require(table, "units_per_layer", int, where)
+        units = [units_argument] * hidden
+        activations = ["sigmoid"] * hidden
+    else:
+        units = _require(table, "units_per_layer", list, where)
+        activations = _require(table, "hidden_activations", list, where)
+        for key, values in (("units_per_layer", units),
+                            ("hidden_activations", activations)):
+            if len(values) != hidden:
+                raise SpecError(
+                    f"{where}: {key!r} needs one entry per hidden layer "
+                    f"(layers - 2 = {hidden}), got {len(values)}"
+                )
+        units_argument = tuple(int(u) for u in units)
+    return RunSettings(
+        dataset=_require(table, "dataset", str, where),
+        layers=layers,
+        units_per_layer=tuple(int(u) for u in units),
+        hidden_activations=tuple(str(a) for a in activations),
+        epochs=int(_positive(_require(table, "epochs", int, where), "epochs", where)),
+        units_argument=units_argument,
+    )
+
+
+def _parse(table: dict, path: Path) -> Spec:
+    where = str(path)
+    runs_table = _require(table, "forms", dict, where)
+    unknown = set(runs_table) - set(FORMS)
+    if unknown:
+        raise SpecError(
+            f"{where}: unknown form(s) {sorted(unknown)}; this grader knows "
+            f"forms {', '.join(FORMS)}"
+        )
+    runs = {
+        form: _parse_run(form, settings, f"{where} [forms.{form}]")
+        for form, settings in runs_table.items()
+    }
+    points = _require(table, "points", dict, where)
+    for name, value in points.items():
+        if name not in CHECK_NAMES:
+            raise SpecError(
+                f"{where} [points]: unknown check {name!r}; the checks are "
+                f"{', '.join(CHECK_NAMES)}"
+            )
+        if not isinstance(value, (int, float)) or value < 0:
+            raise SpecError(
+                f"{where} [points]: {name!r} must be a number of points >= 0, "
+                f"got {value!r}"
+            )
+    limits = table.get("limits", {})
+    seeds = table.get("reference_seeds", [1, 2, 3])
+    if not seeds or not all(isinstance(s, int) for s in seeds):
+        raise SpecError(f"{where}: 'reference_seeds' must be a list of integers")
+    return Spec(
+        name=table.get("name", path.stem),
+        title=table.get("title", path.stem),
+        path=path,
+        datasets=table.get("datasets", "bundled"),
+        seed=int(table.get("seed", 0)),
+        reference_seeds=tuple(seeds),
+        accuracy_tolerance=float(table.get("accuracy_tolerance", 0.05)),
+        wall_seconds=_positive(float(limits.get("wall_seconds", 120)),
+                               "wall_seconds", f"{where} [limits]"),
+        output_bytes=int(limits.get("output_bytes", 1_000_000)),
+        runs=runs,
+        points={name: float(value) for name, value in points.items()},
+    )
