@@ -27,27 +27,42 @@ MAX_RECORDED_PREDICT_ROWS = 500_000
 
 
 class _CappedText(io.TextIOBase):
-    """A text sink that keeps the first ``cap`` characters and counts the rest."""
+    """Keep the start and the end of what a step prints, and pass all of it on.
+
+    The end matters as much as the start: the final accuracy line comes last.
+    Everything still reaches the real stdout, so the parent's output limit
+    sees a flood however the student prints it.
+    """
 
     def __init__(self, cap: int):
-        self.cap = cap
-        self.parts: list[str] = []
-        self.kept = 0
+        self.half = cap // 2
+        self.head = ""
+        self.tail = ""
         self.dropped = 0
 
     def writable(self) -> bool:
         return True
 
+    def flush(self) -> None:
+        sys.__stdout__.flush()
+
     def write(self, text: str) -> int:
-        room = self.cap - self.kept
+        written = len(text)
+        sys.__stdout__.write(text)
+        room = self.half - len(self.head)
         if room > 0:
-            self.parts.append(text[:room])
-            self.kept += min(room, len(text))
-        self.dropped += max(0, len(text) - max(room, 0))
-        return len(text)
+            self.head += text[:room]
+            text = text[room:]
+        self.tail += text
+        if len(self.tail) > 2 * self.half:
+            self.dropped += len(self.tail) - self.half
+            self.tail = self.tail[-self.half:]
+        return written
 
     def getvalue(self) -> str:
-        return "".join(self.parts)
+        if self.dropped:
+            return f"{self.head}\n[... {self.dropped} characters ...]\n{self.tail}"
+        return self.head + self.tail
 
 
 class StepFailed(Exception):

@@ -15,6 +15,7 @@ from rich.progress import TimeElapsedColumn
 from rich.table import Table
 
 from grader._errors import NngradeError, SpecError, UsageError
+from grader._report import verdict_label
 from grader._resources import bundled_datasets_dir, sample_class_dir
 from grader._result import Result
 from grader._spec import Spec, load_spec, shipped_specs
@@ -141,17 +142,7 @@ def _grade(arguments: argparse.Namespace, console: Console) -> int:
 
     grader = ClassGrader(spec, datasets, arguments.jobs)
     try:
-        with Progress(TextColumn("{task.description}"), BarColumn(),
-                      MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=console, transient=False) as progress:
-            task = progress.add_task("grading", total=grader.tasks(submissions))
-
-            def done(label: str) -> None:
-                progress.update(task, advance=1, description=f"done: {label}")
-
-            results = grader.grade(submissions, done)
-            progress.update(task, completed=grader.tasks(submissions),
-                            description="grading finished")
+        results = _grade_with_progress(grader, submissions, console)
     finally:
         grader.close()
 
@@ -165,9 +156,34 @@ def _grade(arguments: argparse.Namespace, console: Console) -> int:
     return ExitCode.OK
 
 
+def _grade_with_progress(grader, submissions, console: Console) -> list[Result]:
+    total = grader.tasks(submissions)
+    if not console.is_terminal:
+        # In CI logs a redrawn bar is noise: one line per finished run instead.
+        finished = 0
+
+        def log_line(label: str) -> None:
+            nonlocal finished
+            finished += 1
+            console.print(f"[{finished}/{total}] done: {label}", highlight=False)
+
+        return grader.grade(submissions, log_line)
+
+    with Progress(TextColumn("{task.description}"), BarColumn(),
+                  MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console) as progress:
+        task = progress.add_task("grading", total=total)
+        results = grader.grade(submissions, lambda label: progress.update(
+            task, advance=1, description=f"done: {label}"))
+        progress.update(task, completed=total, description="grading finished")
+    return results
+
+
 def _print_summary(console: Console, results: list[Result]) -> None:
-    table = Table("student", "form", "score", "verdict", "lost points on",
-                  title="Summary")
+    table = Table(title="Summary")
+    table.add_column("student", no_wrap=True)
+    for header in ("form", "score", "verdict", "lost points on"):
+        table.add_column(header)
     for result in results:
         lost = [
             check.name + (f" (defect {check.defect.number})" if check.defect else "")
@@ -175,7 +191,7 @@ def _print_summary(console: Console, results: list[Result]) -> None:
         ]
         table.add_row(result.student, result.form or "?",
                       f"{result.score:g}/{result.max_score:g}",
-                      result.verdict.kind, ", ".join(lost) or "-")
+                      verdict_label(result.verdict.kind), ", ".join(lost) or "-")
     console.print(table)
 
 

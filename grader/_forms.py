@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,16 +53,39 @@ def detect_form(path: Path) -> Detected:
     try:
         tree = ast.parse(source, filename=str(path))
     except SyntaxError as error:
-        return Detected(path, None, set(), (error.lineno, error.msg))
+        return Detected(path, _guess_form(source), set(), (error.lineno, error.msg))
     except (ValueError, RecursionError, MemoryError) as error:
-        return Detected(path, None, set(), (None, f"cannot be parsed: {error}"))
+        return Detected(path, _guess_form(source), set(),
+                        (None, f"cannot be parsed: {error}"))
 
-    functions = {
-        node.name
-        for node in tree.body
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
-    }
+    functions = _top_level_names(tree)
     for form, required in FORM_FUNCTIONS.items():
         if required <= functions:
             return Detected(path, form, functions)
     return Detected(path, None, functions)
+
+
+def _top_level_names(tree: ast.Module) -> set[str]:
+    """Names a module binds at its top level: its functions, and the names
+    it imports or assigns, since a student may take a step from a helper."""
+    names = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((alias.asname or alias.name).split(".")[0]
+                         for alias in node.names)
+        elif isinstance(node, ast.Assign):
+            names.update(target.id for target in node.targets
+                         if isinstance(target, ast.Name))
+    return names
+
+
+def _guess_form(source: bytes) -> str | None:
+    """The form a file that does not parse was meant to be, from its text,
+    so that its report lists the checks it would have faced."""
+    defined = set(re.findall(rb"^def\s+(\w+)", source, re.MULTILINE))
+    for form, required in FORM_FUNCTIONS.items():
+        if {name.encode() for name in required} <= defined:
+            return form
+    return None

@@ -131,7 +131,9 @@ class ClassGrader:
 
     def tasks(self, submissions: list[Submission]) -> int:
         """How many child runs grading these submissions will start, at most."""
-        forms = {s.detected.form for s in submissions if s.detected.form}
+        forms = {s.detected.form for s in submissions
+                 if s.detected.form in self.spec.runs
+                 and "test_accuracy" in self.spec.checks_for(s.detected.form)}
         return len(submissions) + len(forms) * len(self.spec.reference_seeds)
 
     def _runnable(self, submission: Submission) -> bool:
@@ -143,6 +145,8 @@ class ClassGrader:
         started: dict[str, Future] = {}
         for form, data in self.data.items():
             futures[form] = []
+            if "test_accuracy" not in self.spec.checks_for(form):
+                continue
             for seed in self.spec.reference_seeds:
                 key = _references.cache_key(form, data, seed)
                 cached = _references.cached_accuracy(key)
@@ -221,8 +225,9 @@ class ClassGrader:
                 f"Python cannot read your file: {message} at {where} of "
                 f"{detected.path.name}. Nothing was run; fix the syntax and submit "
                 "again.")
-            result.checks = self._all_not_run(form or "D", "Not run: the file does "
-                                              "not parse.")
+            result.checks = self._all_not_run(
+                form if form in self.spec.runs else "D",
+                "Not run: the file does not parse.")
             return result
         if form is None or form not in self.spec.runs:
             expected = "; ".join(f"form {f}: {', '.join(sorted(fn))}"

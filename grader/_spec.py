@@ -126,7 +126,8 @@ def _parse_run(form: str, table: dict, where: str) -> RunSettings:
             f"be at least 2, got {layers}"
         )
     if form == "B":
-        units_argument = _require(table, "units_per_layer", int, where)
+        units_argument = _positive(_require(table, "units_per_layer", int, where),
+                                   "units_per_layer", where)
         units = [units_argument] * hidden
         activations = ["sigmoid"] * hidden
     else:
@@ -139,6 +140,12 @@ def _parse_run(form: str, table: dict, where: str) -> RunSettings:
                     f"{where}: {key!r} needs one entry per hidden layer "
                     f"(layers - 2 = {hidden}), got {len(values)}"
                 )
+        if not all(type(u) is int and u > 0 for u in units):
+            raise SpecError(f"{where}: 'units_per_layer' entries must be positive "
+                            f"integers, got {units!r}")
+        if not all(isinstance(a, str) for a in activations):
+            raise SpecError(f"{where}: 'hidden_activations' entries must be "
+                            f"strings, got {activations!r}")
         units_argument = tuple(int(u) for u in units)
     return RunSettings(
         dataset=_require(table, "dataset", str, where),

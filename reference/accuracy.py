@@ -16,8 +16,11 @@ def object_accuracy(outputs, true_class: int) -> float:
     0.16666666666666666
     """
     outputs = np.asarray(outputs).ravel()
+    # A true class read from an (n, 1) label column is a one-element array,
+    # which int() refuses in current NumPy; .item() takes any size-1 value.
+    true_class = int(np.asarray(true_class).item())
     tied = np.flatnonzero(outputs == outputs.max())
-    return 1.0 / tied.size if int(true_class) in tied else 0.0
+    return 1.0 / tied.size if true_class in tied else 0.0
 
 
 def tie_aware_accuracy(outputs, true_classes) -> float:

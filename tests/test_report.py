@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import typing
@@ -369,12 +370,15 @@ def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.mark.skipif(
-    _chromium() is None,
-    reason="needs a Chromium binary on PATH ('chromium' or 'chromium-browser'); "
-    "on Debian or Ubuntu: apt-get install -y chromium",
-)
 def test_reports_render_in_headless_chromium(tmp_path: Path) -> None:
+    if _chromium() is None:
+        missing = ("needs a Chromium binary on PATH ('chromium' or "
+                   "'chromium-browser'); on Debian or Ubuntu: apt-get install -y "
+                   "chromium")
+        # CI sets this so that a missing browser fails instead of passing quietly.
+        if os.environ.get("NNGRADE_REQUIRE_BROWSER"):
+            pytest.fail(missing)
+        pytest.skip(missing)
     out_dir = tmp_path / "reports"
     write_reports(all_results(), out_dir)
     profile = tmp_path / "profile"

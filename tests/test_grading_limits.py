@@ -1,0 +1,175 @@
+"""Grade small numpy-only submissions for real, each child a real process.
+
+The spec here grades only the checks that need no training, so no test in
+this file imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import pids_alive
+from grader._grading import ClassGrader, discover
+from grader._resources import bundled_datasets_dir
+from grader._spec import load_spec
+
+SPEC = """
+name = "limits"
+datasets = "bundled"
+[limits]
+wall_seconds = {wall}
+output_bytes = 20000
+[forms.D]
+dataset = "iris"
+layers = 3
+units_per_layer = [4]
+hidden_activations = ["relu"]
+epochs = 1
+[points]
+loader = 2
+normalization = 2
+tie_accuracy = 2
+"""
+
+#: A correct form D that borrows the reference steps and never trains.
+CORRECT_STEPS = """
+from reference import load_dataset, normalize, object_accuracy
+
+
+def create_and_train_model(*args):
+    raise NotImplementedError
+
+
+def test_model(model, test_inputs, test_labels, ints_to_labels):
+    outputs = model.predict(test_inputs, verbose=0)
+    scores = [object_accuracy(o, int(t)) for o, t in zip(outputs, test_labels.ravel())]
+    return sum(scores) / len(scores)
+"""
+
+
+def grade_one(tmp_path: Path, source: str, wall: float = 20.0):
+    folder = tmp_path / "class" / "student"
+    folder.mkdir(parents=True)
+    (folder / "nn_keras_solution.py").write_text(textwrap.dedent(source))
+    spec_path = tmp_path / "limits.toml"
+    spec_path.write_text(SPEC.format(wall=wall))
+    grader = ClassGrader(load_spec(str(spec_path)), bundled_datasets_dir(), jobs=1,
+                         work_root=tmp_path)
+    try:
+        (result,) = grader.grade(discover(tmp_path / "class"))
+    finally:
+        grader.close()
+    return result
+
+
+def statuses(result) -> dict[str, str]:
+    return {check.name: check.status for check in result.checks}
+
+
+def test_correct_steps_get_full_marks(tmp_path):
+    result = grade_one(tmp_path, CORRECT_STEPS)
+
+    assert result.verdict.kind == "exception"  # create_and_train_model raises
+    assert statuses(result) == {
+        "loader": "passed", "normalization": "passed", "tie_accuracy": "passed"}
+    assert result.score == result.max_score == 6
+
+
+@pytest.mark.parametrize("body", [
+    pytest.param("while True:\n    pass\n", id="busy-loop"),
+    pytest.param("import time\ntime.sleep(1000)\n", id="sleep"),
+])
+def test_wall_limit_stops_a_submission_at_import(tmp_path, body):
+    started = time.monotonic()
+    result = grade_one(tmp_path, CORRECT_STEPS + body, wall=3)
+
+    assert time.monotonic() - started < 30
+    assert result.verdict.kind == "wall_time"
+    assert "3 s, the wall-clock limit" in result.verdict.message
+    assert set(statuses(result).values()) == {"not_run"}
+    assert result.resources.wall_s == pytest.approx(3, abs=1.5)
+
+
+def test_checks_finished_before_the_wall_limit_keep_their_points(tmp_path):
+    source = CORRECT_STEPS.replace(
+        "from reference import load_dataset, normalize, object_accuracy",
+        "from reference import load_dataset, normalize\n"
+        "from reference import object_accuracy as _reference_accuracy\n\n\n"
+        "def object_accuracy(outputs, true_class):\n"
+        "    while True:\n"
+        "        pass\n")
+    result = grade_one(tmp_path, source, wall=4)
+
+    assert result.verdict.kind == "wall_time"
+    assert statuses(result) == {
+        "loader": "passed", "normalization": "passed", "tie_accuracy": "not_run"}
+    assert result.score == 4
+
+
+def test_no_process_of_a_stopped_submission_survives(tmp_path):
+    pid_file = tmp_path / "pids.txt"
+    source = CORRECT_STEPS + textwrap.dedent(f"""
+        import os, subprocess
+        child = subprocess.Popen(["sleep", "1000"])
+        with open({str(pid_file)!r}, "w") as stream:
+            stream.write(f"{{os.getpid()}} {{child.pid}}")
+        while True:
+            pass
+        """)
+    result = grade_one(tmp_path, source, wall=3)
+
+    assert result.verdict.kind == "wall_time"
+    pids = [int(pid) for pid in pid_file.read_text().split()]
+    assert len(pids) == 2
+    assert pids_alive(pids) == []
+
+
+def test_output_flood_is_stopped_with_its_own_verdict(tmp_path):
+    result = grade_one(tmp_path, CORRECT_STEPS + "while True:\n    print('x' * 100)\n")
+
+    assert result.verdict.kind == "output_limit"
+    assert "20,000 bytes" in result.verdict.message
+    assert len(result.stdout_tail) <= 4000
+
+
+def test_crash_by_signal_is_named(tmp_path):
+    source = CORRECT_STEPS + "import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)\n"
+    result = grade_one(tmp_path, source)
+
+    assert result.verdict.kind == "crash"
+    assert "SIGSEGV" in result.verdict.message
+
+
+def test_exception_at_import_shows_the_students_line(tmp_path):
+    result = grade_one(tmp_path, CORRECT_STEPS + "\nvalue = 1 / 0\n")
+
+    assert result.verdict.kind == "exception"
+    assert "ZeroDivisionError" in result.verdict.message
+    assert "value = 1 / 0" in result.verdict.traceback
+    assert "grader/_child.py" not in result.verdict.traceback
+
+
+def test_syntax_error_is_reported_with_its_line_and_nothing_runs(tmp_path):
+    source = "import numpy\n\ndef load_dataset(directory, dataset)\n    pass\n"
+    result = grade_one(tmp_path, source)
+
+    assert result.verdict.kind == "syntax_error"
+    assert "line 3" in result.verdict.message
+    assert result.score == 0
+
+
+def test_a_printed_fake_score_changes_nothing(tmp_path):
+    source = CORRECT_STEPS.replace(
+        "from reference import load_dataset, normalize, object_accuracy",
+        "from reference import load_dataset, normalize\n\n\n"
+        "def object_accuracy(outputs, true_class):\n"
+        "    print('tie_accuracy passed 2/2, score 6/6')\n"
+        "    return 1.0\n")
+    result = grade_one(tmp_path, source)
+
+    assert statuses(result)["tie_accuracy"] == "failed"
+    assert result.score == 4
