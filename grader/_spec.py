@@ -111,6 +111,13 @@ def _require(table: dict, key: str, kind: type | tuple, where: str) -> Any:
     return value
 
 
+def _optional(table: dict, key: str, kind: type | tuple, default: Any,
+              where: str) -> Any:
+    if key not in table:
+        return default
+    return _require(table, key, kind, where)
+
+
 def _positive(value: float, key: str, where: str) -> float:
     if value <= 0:
         raise SpecError(f"{where}: {key!r} must be positive, got {value!r}")
@@ -177,26 +184,39 @@ def _parse(table: dict, path: Path) -> Spec:
                 f"{where} [points]: unknown check {name!r}; the checks are "
                 f"{', '.join(CHECK_NAMES)}"
             )
-        if not isinstance(value, (int, float)) or value < 0:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             raise SpecError(
                 f"{where} [points]: {name!r} must be a number of points >= 0, "
                 f"got {value!r}"
             )
-    limits = table.get("limits", {})
-    seeds = table.get("reference_seeds", [1, 2, 3])
-    if not seeds or not all(isinstance(s, int) for s in seeds):
-        raise SpecError(f"{where}: 'reference_seeds' must be a list of integers")
+    limits = _optional(table, "limits", dict, {}, where)
+    limits_where = f"{where} [limits]"
+    seeds = _optional(table, "reference_seeds", list, [1, 2, 3], where)
+    if not seeds or not all(type(seed) is int for seed in seeds):
+        raise SpecError(
+            f"{where}: 'reference_seeds' must be a non-empty list of integers, "
+            f"got {seeds!r}"
+        )
+    tolerance = _optional(table, "accuracy_tolerance", (int, float), 0.05, where)
+    if not 0 <= tolerance < 1:
+        raise SpecError(
+            f"{where}: 'accuracy_tolerance' is a fraction of accuracy between 0 and "
+            f"1, got {tolerance!r}"
+        )
     return Spec(
-        name=table.get("name", path.stem),
-        title=table.get("title", path.stem),
+        name=_optional(table, "name", str, path.stem, where),
+        title=_optional(table, "title", str, path.stem, where),
         path=path,
-        datasets=table.get("datasets", "bundled"),
-        seed=int(table.get("seed", 0)),
+        datasets=_optional(table, "datasets", str, "bundled", where),
+        seed=_optional(table, "seed", int, 0, where),
         reference_seeds=tuple(seeds),
-        accuracy_tolerance=float(table.get("accuracy_tolerance", 0.05)),
-        wall_seconds=_positive(float(limits.get("wall_seconds", 120)),
-                               "wall_seconds", f"{where} [limits]"),
-        output_bytes=int(limits.get("output_bytes", 1_000_000)),
+        accuracy_tolerance=float(tolerance),
+        wall_seconds=float(_positive(
+            _optional(limits, "wall_seconds", (int, float), 120, limits_where),
+            "wall_seconds", limits_where)),
+        output_bytes=int(_positive(
+            _optional(limits, "output_bytes", int, 1_000_000, limits_where),
+            "output_bytes", limits_where)),
         runs=runs,
         points={name: float(value) for name, value in points.items()},
     )

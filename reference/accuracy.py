@@ -26,7 +26,7 @@ def object_accuracy(outputs, true_class: int) -> float:
 def tie_aware_accuracy(outputs, true_classes) -> float:
     """Mean of :func:`object_accuracy` over rows of ``outputs``."""
     outputs = np.asarray(outputs)
-    true_classes = np.asarray(true_classes).ravel()
+    true_classes = np.asarray(true_classes).ravel().astype(np.int64)
     if outputs.ndim != 2 or outputs.shape[0] != true_classes.size:
         raise ValueError(
             f"expected one row of outputs per test object: got outputs of shape "

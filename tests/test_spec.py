@@ -248,3 +248,30 @@ def test_zero_points_drops_the_check_from_every_form(tmp_path: Path):
     spec = load_spec(str(path))
 
     assert all("architecture" not in spec.checks_for(form) for form in spec.runs)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("wall_seconds = 60", 'wall_seconds = "x"',
+         r"\[limits\]: 'wall_seconds' must be int or float, got 'x'"),
+        ("wall_seconds = 60", "wall_seconds = -1",
+         r"\[limits\]: 'wall_seconds' must be positive, got -1"),
+        ("[limits]\nwall_seconds = 60\noutput_bytes = 1_000_000",
+         "limits = 5", r"'limits' must be dict, got 5"),
+        ("accuracy_tolerance = 0.05", "accuracy_tolerance = 5",
+         r"'accuracy_tolerance' is a fraction of accuracy between 0 and 1, got 5"),
+        ("reference_seeds = [1, 2, 3]", "reference_seeds = []",
+         r"'reference_seeds' must be a non-empty list of integers, got \[\]"),
+        ("title = ", "title = 3 #", r"'title' must be str, got 3"),
+    ],
+    ids=["limit-type", "limit-negative", "limits-not-table", "tolerance",
+         "seeds-empty", "title-type"],
+)
+def test_optional_settings_of_the_wrong_kind_are_named(
+    tmp_path: Path, old: str, new: str, message: str
+):
+    path = write_spec(tmp_path, edit(old, new))
+
+    with pytest.raises(SpecError, match=message):
+        load_spec(str(path))
