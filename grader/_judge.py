@@ -275,12 +275,12 @@ def _tolerant_ties(outputs, true_class) -> float:
 
 TIE_DEFECTS: list[tuple[Defect, Callable[[Any, int], float], str]] = [
     (Defect(1, "tie credit only for the first maximum"), _first_maximum_only,
-     "your tie rule credits the object only when the first maximal class is the "
+     "Your tie rule credits the object only when the first maximal class is the "
      "true class"),
     (Defect(3, "full credit for a tie"), _full_tie_credit,
-     "your tie rule gives a tied object a score of 1 instead of 1/|ties|"),
+     "Your tie rule gives a tied object a score of 1 instead of 1/|ties|"),
     (Defect(2, "ties found with a tolerance"), _tolerant_ties,
-     "your tie rule treats nearly equal outputs as tied; ties need exact equality"),
+     "Your tie rule treats nearly equal outputs as tied; ties need exact equality"),
 ]
 
 
