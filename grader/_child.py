@@ -9,7 +9,9 @@ come here. Nothing in this module decides a score.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
+import inspect
 import io
 import json
 import os
@@ -236,6 +238,8 @@ class _KerasRecorder:
 
 
 def _step_import(job: _Job, step: dict[str, Any]) -> dict[str, Any]:
+    if _mentions_keras(job.submission_path):
+        _install_keras_compat(job.out_dir)
     sys.path.insert(0, str(job.submission_path.parent))
     sys.argv = [str(job.submission_path)]
     spec = importlib.util.spec_from_file_location("submission", job.submission_path)
@@ -390,6 +394,95 @@ def _step_nn_keras(job: _Job, step: dict[str, Any]) -> dict[str, Any]:
         )
     job.save_array(step["id"], "outputs", outputs)
     return values
+
+
+# -- compatibility shims ---------------------------------------------------
+#
+# Keras 3.13 and later refuse a numpy integer as a layer's unit count, and the
+# lecture's ``np.max(labels) + 1`` is one. That is a change of the environment,
+# not the student's mistake, so the child converts such counts before Keras
+# sees them and tells the parent in ``out/compat.json``. The file has no "id",
+# so the parent never mistakes it for a step record.
+
+COMPAT_FILE = "compat.json"
+_compat_events: list[str] = []
+
+
+def _mentions_keras(path: Path) -> bool:
+    """Whether the submission's text names TensorFlow or Keras at all.
+
+    Importing Keras costs seconds; a numpy-only submission never pays it.
+    """
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return "tensorflow" in text or "keras" in text
+
+
+def _integer_like_units(value: Any) -> int | None:
+    """The plain ``int`` behind a numpy integer unit count, or None.
+
+    Only numpy integer scalars and 0-d integer arrays count, and only when
+    positive: anything else goes to Keras unchanged, which accepts or rejects
+    it with its own message.
+    """
+    if isinstance(value, np.integer):
+        converted = int(value)
+    elif (isinstance(value, np.ndarray) and value.ndim == 0
+          and np.issubdtype(value.dtype, np.integer)):
+        converted = int(value)
+    else:
+        return None
+    return converted if converted > 0 else None
+
+
+def _record_compat_event(out_dir: Path, event: str) -> None:
+    """Write the event to ``out/compat.json`` at once, so a later kill keeps it."""
+    if event in _compat_events:
+        return
+    _compat_events.append(event)
+    temporary = out_dir / f".{COMPAT_FILE}.tmp"
+    temporary.write_text(json.dumps({"events": _compat_events}))
+    os.replace(temporary, out_dir / COMPAT_FILE)
+
+
+def _install_keras_compat(out_dir: Path) -> None:
+    """Make ``keras.layers.Dense`` accept numpy integer unit counts.
+
+    ``tf.keras.layers.Dense`` is the same class, so one patch serves both
+    spellings, and subclasses reach it through ``super().__init__``.
+    """
+    try:
+        import keras
+
+        dense = keras.layers.Dense
+    except Exception:
+        # No usable Keras: the submission's own import will say so.
+        return
+    original = dense.__init__
+    if getattr(original, "_nngrade_compat", False):
+        return
+
+    @functools.wraps(original)
+    def __init__(self, *args, **kwargs):
+        if args:
+            converted = _integer_like_units(args[0])
+            if converted is not None:
+                args = (converted, *args[1:])
+                _record_compat_event(out_dir, "numpy_int_units")
+        elif "units" in kwargs:
+            converted = _integer_like_units(kwargs["units"])
+            if converted is not None:
+                kwargs["units"] = converted
+                _record_compat_event(out_dir, "numpy_int_units")
+        original(self, *args, **kwargs)
+
+    # Keras reads the constructor's signature in Operation.__new__ (for its
+    # automatic config); it must see the original one, not (*args, **kwargs).
+    __init__.__signature__ = inspect.signature(original)
+    __init__._nngrade_compat = True
+    dense.__init__ = __init__
 
 
 STEPS: dict[str, Callable[[_Job, dict[str, Any]], dict[str, Any]]] = {

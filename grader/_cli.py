@@ -63,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="output folder (default: ./nngrade-results)")
     grade.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
                        help="submissions graded at once (default: %(default)s)")
+    grade.add_argument("--cold", action="store_true",
+                       help="start every submission in a new interpreter instead of "
+                            "forking it from one warm TensorFlow process")
 
     commands.add_parser("assignments", help="list the shipped assignment specs")
 
@@ -140,7 +143,7 @@ def _grade(arguments: argparse.Namespace, console: Console) -> int:
         f"for assignment [bold]{spec.name}[/] with data from {datasets}",
         highlight=False)
 
-    grader = ClassGrader(spec, datasets, arguments.jobs)
+    grader = ClassGrader(spec, datasets, arguments.jobs, warm=not arguments.cold)
     try:
         results = _grade_with_progress(grader, submissions, console)
     finally:

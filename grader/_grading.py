@@ -6,8 +6,10 @@ happens to one child, the others are graded and written.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import re
 import shutil
 import signal
 import tempfile
@@ -18,13 +20,14 @@ from pathlib import Path
 from typing import Callable
 
 from grader import _judge, _probes, _references
-from grader._errors import UsageError
+from grader._errors import GraderError, UsageError
 from grader._forms import Detected, detect_form, find_submission_file
 from grader._jobs import (JobOutcome, PreparedData, job_settings_summary,
                           prepare_job, run_job, steps_for_form)
 from grader._judge import Reference, StepRecord
 from grader._result import Check, Resources, Result, Verdict
-from grader._sandbox import Limits
+from grader._limits import MIB
+from grader._sandbox import Limits, Zygote
 from grader._spec import Spec
 from reference import DataFormatError, load_dataset, normalize
 
@@ -90,18 +93,31 @@ class ClassGrader:
     """Runs reference and student jobs on a thread pool of child processes."""
 
     def __init__(self, spec: Spec, datasets_dir: Path, jobs: int,
-                 work_root: Path | None = None):
+                 work_root: Path | None = None, warm: bool = False):
         self.spec = spec
         self.datasets_dir = datasets_dir
         self.jobs = max(1, jobs)
         cpu_share = max(1, (os.cpu_count() or 1) // self.jobs)
         self.limits = Limits(wall_seconds=spec.wall_seconds,
+                             cpu_seconds=spec.cpu_seconds,
+                             memory_bytes=spec.memory_mb * MIB,
                              output_bytes=spec.output_bytes, cpu_threads=cpu_share)
         self.work_root = Path(tempfile.mkdtemp(prefix="nngrade-", dir=work_root))
         self.data: dict[str, PreparedData] = {}
+        self.warm = warm
+        self.zygote: Zygote | None = None
 
     def close(self) -> None:
+        if self.zygote is not None:
+            self.zygote.close()
         shutil.rmtree(self.work_root, ignore_errors=True)
+
+    def _start_zygote(self) -> None:
+        """Import TensorFlow once for every job; on failure, start jobs cold."""
+        try:
+            self.zygote = Zygote(self.work_root)
+        except GraderError as error:
+            logger.warning("grading without warm TensorFlow: %s", error)
 
     def grade(self, submissions: list[Submission],
               on_done: Callable[[str], None] = lambda label: None) -> list[Result]:
@@ -110,6 +126,8 @@ class ClassGrader:
             if form not in self.spec.runs:
                 continue
             self.data[form] = prepare_data(self.spec, form, self.datasets_dir)
+        if self.warm and self.data:
+            self._start_zygote()
 
         with ThreadPoolExecutor(self.jobs) as pool:
             reference_futures = self._start_references(pool, on_done)
@@ -167,7 +185,7 @@ class ClassGrader:
         steps = steps_for_form(form, data, job_dir / "probe_data")
         steps = [s for s in steps if s["kind"] in ("import", "train", "nn_keras")]
         prepare_job(job_dir, _references.solution_path(form), steps, data, seed)
-        outcome = run_job(job_dir, self.limits, seed)
+        outcome = run_job(job_dir, self.limits, seed, self.zygote)
         on_done(f"reference {form} seed {seed}")
         return outcome
 
@@ -199,7 +217,7 @@ class ClassGrader:
         job_dir = self.work_root / f"student-{_safe(submission.student)}"
         steps = steps_for_form(form, data, job_dir / "probe_data")
         prepare_job(job_dir, submission.detected.path, steps, data, self.spec.seed)
-        outcome = run_job(job_dir, self.limits, self.spec.seed)
+        outcome = run_job(job_dir, self.limits, self.spec.seed, self.zygote)
         on_done(submission.student)
         return outcome
 
@@ -242,12 +260,18 @@ class ClassGrader:
 
         run = outcome.run
         result.settings = job_settings_summary(self.data[form], form)
-        result.resources = Resources(run.wall_s, run.cpu_s, run.peak_rss_mb, "process")
+        result.resources = Resources(run.wall_s, run.cpu_s, run.peak_rss_mb,
+                                     f"process, {run.start} start")
         result.stdout_tail = run.stdout[-4000:]
         result.stderr_tail = run.stderr[-4000:]
         result.verdict = self._verdict(outcome)
         result.checks = self._checks(form, outcome.records, references[form],
                                      result.verdict)
+        if result.verdict.kind == "grader_error":
+            _spare_the_student(result.checks, outcome.records)
+        if "numpy_int_units" in _compat_events(outcome):
+            result.notes.append(_numpy_units_note(
+                result.checks, self.spec.compat_penalty_numpy_units))
         return result
 
     def _verdict(self, outcome: JobOutcome) -> Verdict:
@@ -262,11 +286,27 @@ class ClassGrader:
                            f"{limit.wall_seconds:g} s, the wall-clock limit. The "
                            "usual cause is a loop that never ends, or far more "
                            "epochs or units than the settings ask for.")
+        if _ran_out_of_memory(outcome):
+            return Verdict("memory", "Your submission ran out of memory: it may use "
+                           f"{limit.memory_bytes // MIB:,} MB of heap. The usual cause "
+                           "is an array far larger than the data (for instance an "
+                           "outer product of all objects), or a model with far more "
+                           "units than the settings ask for.",
+                           _first_traceback(outcome.records))
+        if run.signal == signal.SIGXCPU or (
+                run.signal == signal.SIGKILL and run.cpu_s >= limit.cpu_seconds):
+            return Verdict("cpu_time", "Your submission used up its "
+                           f"{limit.cpu_seconds:g} s of CPU time and was stopped. "
+                           "The usual cause is a loop that never ends.")
         if run.output_exceeded:
             return Verdict("output_limit", "Your submission printed more than "
                            f"{limit.output_bytes:,} bytes and was stopped. The usual "
                            "cause is a Keras progress bar per predict() call: pass "
                            "verbose=0.")
+        if run.signal == signal.SIGXFSZ:
+            return Verdict("output_limit", "Your submission wrote a file larger than "
+                           f"{limit.file_bytes // MIB:,} MB and was stopped. The "
+                           "assignment needs no files of its own.")
         if run.signal:
             name = signal.Signals(run.signal).name if run.signal in iter(
                 signal.Signals) else str(run.signal)
@@ -274,6 +314,9 @@ class ClassGrader:
                            "The usual cause is running out of memory or a crash "
                            "inside a native library.")
         imported = outcome.records.get("import")
+        missing = _missing_package_verdict(outcome.records, self.spec.allowed_packages)
+        if missing is not None:
+            return missing
         if imported is not None and not imported.ok:
             return Verdict("exception", "Importing your file raised "
                            f"{imported.failure_text()}. No check could run.",
@@ -300,6 +343,8 @@ class ClassGrader:
         reason = {
             "wall_time": "Not run: the wall-clock limit stopped your submission first.",
             "output_limit": "Not run: the output limit stopped your submission first.",
+            "memory": "Not run: your submission ran out of memory first.",
+            "cpu_time": "Not run: the CPU-time limit stopped your submission first.",
             "crash": "Not run: your submission ended before this check.",
         }.get(verdict.kind, "Not run: an earlier step did not finish.")
         actual_accuracy: float | None = None
@@ -391,3 +436,157 @@ def _forms_functions():
 
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+# -- missing packages -----------------------------------------------------------
+
+#: What the assignment itself needs: when one is missing, grading is broken.
+REQUIRED_PACKAGES = ("numpy", "tensorflow", "keras")
+#: Import names whose install name differs, for messages and allowed_packages.
+INSTALL_NAMES = {"sklearn": "scikit-learn", "cv2": "opencv-python", "PIL": "Pillow",
+                 "yaml": "PyYAML", "skimage": "scikit-image"}
+_NO_MODULE = re.compile(r"No module named '([A-Za-z_][\w.]*)'")
+
+
+def _missing_module(record: StepRecord) -> str | None:
+    """The module a failed step could not import, or None."""
+    if record.ok or record.error.get("type") != "ModuleNotFoundError":
+        return None
+    match = _NO_MODULE.match(str(record.error.get("message", "")))
+    return match.group(1) if match else None
+
+
+def _package_key(name: str) -> str:
+    return name.strip().lower().replace("_", "-")
+
+
+def _missing_package_verdict(records: dict[str, StepRecord],
+                             allowed: tuple[str, ...]) -> Verdict | None:
+    """A verdict naming a package the submission needs and cannot import.
+
+    The import step is looked at first, then the other steps. A dotted name means its parent package was imported, since Python
+    imports parents first: only the submodule is missing from the version
+    installed, which the student can fix.
+    """
+    ordered = [records["import"]] if "import" in records else []
+    ordered += [record for key, record in records.items() if key != "import"]
+    for record in ordered:
+        name = _missing_module(record)
+        if name is None:
+            continue
+        traceback = record.error.get("traceback", "")
+        at_import = record.id == "import"
+        who = "Your file" if at_import else "Your code"
+        stopped = ("so no check could run" if at_import
+                   else "so the checks that need it could not run")
+        if "." in name:
+            parent = name.split(".")[0]
+            return Verdict(
+                "exception",
+                f"{who} imports '{name}', which does not exist in the version of "
+                f"'{parent}' installed where grading runs, {stopped}. Import it the "
+                f"way the current documentation of {parent} shows.", traceback)
+        install = INSTALL_NAMES.get(name, name)
+        shown = f"'{name}'" if install == name else f"'{name}' ({install})"
+        allowed_keys = {_package_key(package) for package in allowed}
+        if name in REQUIRED_PACKAGES:
+            return Verdict(
+                "grader_error",
+                f"The grading environment lacks {shown}, which the assignment itself "
+                "needs, so your code could not be graded. This is not your fault; "
+                "your instructor has been told.", traceback)
+        if {_package_key(name), _package_key(install)} & allowed_keys:
+            return Verdict(
+                "grader_error",
+                f"{who} imports {shown}, which your instructor allows, but it "
+                "is not installed where grading runs. That is a problem of the "
+                "grader's setup, not of your code; your instructor has been told.",
+                traceback)
+        return Verdict(
+            "exception",
+            f"{who} imports {shown}, which the grading environment does not "
+            f"provide, {stopped}. Use numpy for loading and arithmetic, or ask "
+            "your instructor to allow the package.",
+            traceback)
+    return None
+
+
+def _spare_the_student(checks: list[Check], records: dict[str, StepRecord]) -> None:
+    """After a grader error, no check that it stopped may read as the student's."""
+    missing = [f"No module named '{name}'" for record in records.values()
+               if (name := _missing_module(record))]
+    for check in checks:
+        stopped = check.status == "not_run" or (
+            check.status == "failed" and any(text in check.message for text in missing))
+        if stopped:
+            check.status = "not_run"
+            check.points = 0.0
+            check.message = ("Not run: the grader could not run your code for a "
+                             "reason that is not your fault; see the verdict.")
+
+
+# -- compatibility notes ------------------------------------------------------
+
+#: Events the child may report in ``out/compat.json``; others are ignored.
+COMPAT_EVENTS = ("numpy_int_units",)
+COMPAT_FILE_MAX_BYTES = 4096
+
+
+def _compat_events(outcome: JobOutcome) -> list[str]:
+    """The compatibility shims the child used, read as untrusted input.
+
+    The file sits beside the step records; without any record there is no
+    folder to look in, and no note.
+    """
+    out_dir = next((record.out_dir for record in outcome.records.values()
+                    if record.out_dir is not None), None)
+    path = out_dir / "compat.json" if out_dir is not None else None
+    try:
+        if path is None or path.stat().st_size > COMPAT_FILE_MAX_BYTES:
+            return []
+        raw = json.loads(path.read_text(encoding="utf-8", errors="replace"))
+    except (OSError, ValueError):
+        return []
+    events = raw.get("events") if isinstance(raw, dict) else None
+    if not isinstance(events, list):
+        return []
+    return [event for event in COMPAT_EVENTS if event in events]
+
+
+def _numpy_units_note(checks: list[Check], penalty: float) -> str:
+    """The note for a numpy integer unit count; takes the spec's penalty, if any."""
+    note = ("Your code passes a numpy integer (such as np.max(...) + 1) as a "
+            "layer's unit count. Keras 3.13 and later reject that with 'expected a "
+            "positive integer', so on a current Keras your code would crash before "
+            "training. The grader accepted it and graded your code on its merits; "
+            "to fix it, wrap the count in int(...).")
+    architecture = next((check for check in checks
+                         if check.name == "architecture"), None)
+    if penalty <= 0 or architecture is None or architecture.points <= 0:
+        return note
+    taken = min(penalty, architecture.points)
+    architecture.points = round(architecture.points - taken, 4)
+    architecture.details.append(
+        f"{taken:g} point(s) off: a numpy integer unit count (see the notes)")
+    return (f"{note} This assignment takes {taken:g} point(s) off the model "
+            "architecture check for it.")
+
+
+#: Signs in a child's stderr that an allocation failed: the C++ runtime's,
+#: TensorFlow's allocator's, and the kernel's words for it.
+_OUT_OF_MEMORY_SIGNS = ("std::bad_alloc", "OOM when allocating", "ResourceExhausted",
+                        "Cannot allocate memory", "MemoryError")
+
+
+def _ran_out_of_memory(outcome: JobOutcome) -> bool:
+    if any(record.error.get("type") in ("MemoryError", "ResourceExhaustedError")
+           for record in outcome.records.values()):
+        return True
+    if outcome.run.signal in (signal.SIGABRT, signal.SIGSEGV, signal.SIGBUS):
+        return any(sign in outcome.run.stderr for sign in _OUT_OF_MEMORY_SIGNS)
+    return False
+
+
+def _first_traceback(records: dict[str, StepRecord]) -> str:
+    return next((r.error.get("traceback", "") for r in records.values()
+                 if not r.ok and r.error.get("traceback")), "")

@@ -11,7 +11,7 @@ import numpy as np
 
 from grader import _probes
 from grader._judge import StepRecord
-from grader._sandbox import ChildRun, Limits, run_child
+from grader._sandbox import ChildRun, Limits, Zygote, run_child
 from grader._spec import RunSettings
 
 
@@ -118,8 +118,9 @@ def read_records(job_dir: Path) -> dict[str, StepRecord]:
     return records
 
 
-def run_job(job_dir: Path, limits: Limits, seed: int) -> JobOutcome:
-    run = run_child(job_dir, limits, seed)
+def run_job(job_dir: Path, limits: Limits, seed: int,
+            zygote: Zygote | None = None) -> JobOutcome:
+    run = run_child(job_dir, limits, seed, zygote)
     return JobOutcome(
         run=run,
         records=read_records(job_dir),

@@ -38,6 +38,8 @@ __all__ = [
 VERDICT_LABELS: dict[str, str] = {
     "finished": "finished",
     "wall_time": "stopped at the wall-clock limit",
+    "memory": "stopped: out of memory",
+    "cpu_time": "stopped at the CPU-time limit",
     "syntax_error": "syntax error",
     "crash": "crashed",
     "exception": "Python exception",

@@ -20,6 +20,8 @@ CheckStatus = Literal["passed", "failed", "not_run"]
 VerdictKind = Literal[
     "grader_error",
     "wall_time",
+    "memory",
+    "cpu_time",
     "output_limit",
     "crash",
     "exception",

@@ -1,16 +1,19 @@
 """Run one child process under limits and collect how it ended.
 
 This is the ``process`` backend: a new session so the whole process group
-can be killed, a wall-clock deadline, rlimits for core dumps and file size,
-capped reads of stdout and stderr, and a scrubbed environment.
+can be killed, a wall-clock deadline, rlimits (see ``_limits``), capped
+reads of stdout and stderr, a scrubbed environment, and a sweep of orphans
+that escaped into sessions of their own. The child is either started cold
+(a new interpreter) or forked from the warm zygote (see ``_zygote``).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
-import resource
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -18,17 +21,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader._errors import GraderError
+from grader._limits import Limits, apply_rlimits
+from grader._reaper import Reaper
+
 logger = logging.getLogger(__name__)
 
 _PACKAGE_PARENT = Path(__file__).resolve().parent.parent
-
-
-@dataclass
-class Limits:
-    wall_seconds: float = 120.0
-    output_bytes: int = 1_000_000
-    file_bytes: int = 256 * 1024 * 1024
-    cpu_threads: int = 1
+_POLL_SECONDS = 0.02
+_reaper = Reaper()
 
 
 @dataclass
@@ -46,6 +47,8 @@ class ChildRun:
     cpu_s: float
     peak_rss_mb: float
     start_error: str = ""
+    #: "cold" (a new interpreter) or "warm" (forked from the zygote).
+    start: str = "cold"
 
 
 class _CappedReader(threading.Thread):
@@ -65,7 +68,7 @@ class _CappedReader(threading.Thread):
             room = self.cap - len(self.kept)
             if room > 0:
                 self.kept += chunk[:room]
-            elif self.total > self.cap:
+            if self.total > self.cap:
                 self.on_overflow()
         self.stream.close()
 
@@ -105,11 +108,6 @@ def child_environment(work_dir: Path, limits: Limits, seed: int) -> dict[str, st
     }
 
 
-def _apply_rlimits(limits: Limits) -> None:
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
-
-
 def _kill_group(process_group: int) -> None:
     try:
         os.killpg(process_group, signal.SIGKILL)
@@ -117,64 +115,205 @@ def _kill_group(process_group: int) -> None:
         pass
 
 
-def run_child(job_dir: Path, limits: Limits, seed: int) -> ChildRun:
-    """Run ``python -m grader._child JOB_DIR`` and wait for it within the limits."""
+class _Watch:
+    """Reads a job's output and enforces its wall-clock and output limits."""
+
+    def __init__(self, stdout, stderr, limits: Limits):
+        self.limits = limits
+        self.overflow = threading.Event()
+        self.readers = [_CappedReader(stdout, limits.output_bytes, self.overflow.set),
+                        _CappedReader(stderr, limits.output_bytes, self.overflow.set)]
+        for reader in self.readers:
+            reader.start()
+        self.started = time.monotonic()
+
+    def should_stop(self) -> bool:
+        return self.overflow.is_set() or self.expired()
+
+    def expired(self) -> bool:
+        return time.monotonic() - self.started > self.limits.wall_seconds
+
+    def finish(self, status: int, cpu_s: float, maxrss_kb: float, timed_out: bool,
+               start: str) -> ChildRun:
+        wall = time.monotonic() - self.started
+        for reader in self.readers:
+            reader.join(timeout=5)
+        code = os.waitstatus_to_exitcode(status)
+        return ChildRun(
+            returncode=code if code >= 0 else None,
+            signal=-code if code < 0 else None,
+            timed_out=timed_out,
+            output_exceeded=self.overflow.is_set(),
+            stdout=self.readers[0].text(),
+            stderr=self.readers[1].text(),
+            wall_s=round(wall, 3),
+            cpu_s=round(cpu_s, 3),
+            peak_rss_mb=round(maxrss_kb / 1024, 1),
+            start=start,
+        )
+
+
+def _failed_start(reason: str) -> ChildRun:
+    return ChildRun(None, None, False, False, "", "", 0.0, 0.0, 0.0,
+                    start_error=reason)
+
+
+def run_cold(job_dir: Path, limits: Limits, seed: int) -> ChildRun:
+    """Run ``python -m grader._child JOB_DIR`` in a new interpreter."""
     work_dir = job_dir / "work"
     work_dir.mkdir(exist_ok=True)
     command = [sys.executable, "-m", "grader._child", str(job_dir)]
-    started = time.monotonic()
+    rlimits = limits.as_dict()
     try:
-        process = subprocess.Popen(
-            command,
-            cwd=work_dir,
-            env=child_environment(work_dir, limits, seed),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-            preexec_fn=lambda: _apply_rlimits(limits),
-        )
+        with _reaper.lock:
+            process = subprocess.Popen(
+                command, cwd=work_dir, env=child_environment(work_dir, limits, seed),
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, start_new_session=True,
+                preexec_fn=lambda: apply_rlimits(rlimits))
+            _reaper.own(process.pid)
     except OSError as error:
-        return ChildRun(None, None, False, False, "", "", 0.0, 0.0, 0.0,
-                        start_error=f"could not start the child: {error}")
-    logger.debug("started child %d for %s", process.pid, job_dir)
+        return _failed_start(f"could not start the child: {error}")
+    logger.debug("started cold child %d for %s", process.pid, job_dir)
 
-    overflow = threading.Event()
-    readers = [
-        _CappedReader(process.stdout, limits.output_bytes, overflow.set),
-        _CappedReader(process.stderr, limits.output_bytes, overflow.set),
-    ]
-    for reader in readers:
-        reader.start()
-
-    deadline = started + limits.wall_seconds
+    watch = _Watch(process.stdout, process.stderr, limits)
     timed_out = False
-    status = usage = None
     while True:
         pid, status, usage = os.wait4(process.pid, os.WNOHANG)
         if pid:
             break
-        if overflow.is_set() or time.monotonic() > deadline:
-            timed_out = not overflow.is_set()
+        if watch.should_stop():
+            timed_out = not watch.overflow.is_set()
             _kill_group(process.pid)
             _, status, usage = os.wait4(process.pid, 0)
             break
-        time.sleep(0.05)
-    wall = time.monotonic() - started
+        time.sleep(_POLL_SECONDS)
     # Grandchildren left in the group would keep the pipes open forever.
     _kill_group(process.pid)
     process.returncode = os.waitstatus_to_exitcode(status)
-    for reader in readers:
-        reader.join(timeout=5)
+    _reaper.release(process.pid)
+    _reaper.sweep()
+    return watch.finish(status, usage.ru_utime + usage.ru_stime, usage.ru_maxrss,
+                        timed_out, "cold")
 
-    return ChildRun(
-        returncode=process.returncode if process.returncode >= 0 else None,
-        signal=-process.returncode if process.returncode < 0 else None,
-        timed_out=timed_out,
-        output_exceeded=overflow.is_set(),
-        stdout=readers[0].text(),
-        stderr=readers[1].text(),
-        wall_s=round(wall, 3),
-        cpu_s=round(usage.ru_utime + usage.ru_stime, 3),
-        peak_rss_mb=round(usage.ru_maxrss / 1024, 1),
-    )
+
+class Zygote:
+    """The parent's handle on a warm TensorFlow process that forks jobs."""
+
+    def __init__(self, work_dir: Path, start_timeout: float = 180.0):
+        self.lock = threading.Lock()
+        self.events: dict[str, dict] = {}
+        self.changed = threading.Condition()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.sock = ours
+        base_env = child_environment(work_dir, Limits(), 0)
+        self.log_path = work_dir / "zygote.log"
+        with open(self.log_path, "wb") as log, _reaper.lock:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "grader._zygote", str(theirs.fileno())],
+                pass_fds=[theirs.fileno()], env=base_env, cwd=work_dir,
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                start_new_session=True)
+            _reaper.own(self.process.pid)
+        theirs.close()
+        self.sock.settimeout(start_timeout)
+        try:
+            ready = json.loads(self.sock.recv(65536) or b"{}")
+        except (socket.timeout, json.JSONDecodeError):
+            ready = {}
+        if not ready.get("ready"):
+            self.close()
+            raise GraderError(
+                "the warm TensorFlow process did not start; see "
+                f"{self.log_path}:\n{self.log_path.read_text(errors='replace')[-2000:]}")
+        self.sock.settimeout(None)
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+        self.next_job = 0
+
+    def _read(self) -> None:
+        while True:
+            try:
+                data = self.sock.recv(65536)
+            except OSError:
+                data = b""
+            with self.changed:
+                if not data:
+                    self.events["closed"] = {}
+                    self.changed.notify_all()
+                    return
+                message = json.loads(data)
+                key = ("started:" + message["started"] if "started" in message
+                       else "exited:" + message["exited"])
+                self.events[key] = message
+                self.changed.notify_all()
+
+    def _wait_for(self, key: str, timeout: float | None) -> dict | None:
+        with self.changed:
+            self.changed.wait_for(
+                lambda: key in self.events or "closed" in self.events, timeout)
+            return self.events.pop(key, None)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None and "closed" not in self.events
+
+    def run(self, job_dir: Path, limits: Limits, seed: int) -> ChildRun:
+        work_dir = job_dir / "work"
+        work_dir.mkdir(exist_ok=True)
+        with self.lock:
+            self.next_job += 1
+            job = str(self.next_job)
+        out_read, out_write = os.pipe()
+        err_read, err_write = os.pipe()
+        request = {"job": job, "job_dir": str(job_dir),
+                   "env": child_environment(work_dir, limits, seed),
+                   "limits": limits.as_dict()}
+        try:
+            socket.send_fds(self.sock, [json.dumps(request).encode()],
+                            [out_write, err_write])
+        except OSError as error:
+            for fd in (out_read, out_write, err_read, err_write):
+                os.close(fd)
+            return _failed_start(f"the warm TensorFlow process is gone: {error}")
+        os.close(out_write)
+        os.close(err_write)
+        watch = _Watch(os.fdopen(out_read, "rb"), os.fdopen(err_read, "rb"), limits)
+        started = self._wait_for("started:" + job, 30)
+        if started is None:
+            return _failed_start("the warm TensorFlow process did not start the job")
+        pid = started["pid"]
+        timed_out = False
+        exited = None
+        while exited is None:
+            exited = self._wait_for("exited:" + job, _POLL_SECONDS * 5)
+            if exited is None and watch.should_stop():
+                timed_out = not watch.overflow.is_set()
+                _kill_group(pid)
+                exited = self._wait_for("exited:" + job, 30)
+                if exited is None:
+                    return _failed_start("a stopped job was never reaped")
+            elif exited is None and "closed" in self.events:
+                return _failed_start("the warm TensorFlow process died")
+        _kill_group(pid)
+        return watch.finish(exited["status"], exited["cpu_s"], exited["maxrss_kb"],
+                            timed_out, "warm")
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        finally:
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                _kill_group(self.process.pid)
+                self.process.wait()
+            _reaper.release(self.process.pid)
+            _reaper.sweep()
+
+
+def run_child(job_dir: Path, limits: Limits, seed: int,
+              zygote: Zygote | None = None) -> ChildRun:
+    """Run a job warm when a zygote is given and alive, else cold."""
+    if zygote is not None and zygote.alive():
+        return zygote.run(job_dir, limits, seed)
+    return run_cold(job_dir, limits, seed)

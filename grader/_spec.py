@@ -67,8 +67,17 @@ class Spec:
     accuracy_tolerance: float
     wall_seconds: float
     output_bytes: int
+    #: CPU seconds of the job (all threads together).
+    cpu_seconds: float
+    memory_mb: int
     runs: dict[str, RunSettings]
     points: dict[str, float] = field(default_factory=dict)
+    #: Points taken off the architecture check when a submission passes a
+    #: numpy integer as a unit count (accepted by the grader; see README).
+    compat_penalty_numpy_units: float = 0.0
+    #: Packages the instructor allows beyond numpy and TensorFlow, by import
+    #: or install name; one that is missing is the grader's problem.
+    allowed_packages: tuple[str, ...] = ()
 
     def checks_for(self, form: str) -> list[str]:
         return [name for name in FORM_CHECKS[form] if self.points.get(name, 0) > 0]
@@ -203,6 +212,18 @@ def _parse(table: dict, path: Path) -> Spec:
             f"{where}: 'accuracy_tolerance' is a fraction of accuracy between 0 and "
             f"1, got {tolerance!r}"
         )
+    penalty = _optional(table, "compat_penalty_numpy_units", (int, float), 0, where)
+    if penalty < 0:
+        raise SpecError(
+            f"{where}: 'compat_penalty_numpy_units' is a number of points >= 0, "
+            f"got {penalty!r}; remove the key to take no points off"
+        )
+    allowed = _optional(table, "allowed_packages", list, [], where)
+    if not all(isinstance(name, str) and name.strip() for name in allowed):
+        raise SpecError(
+            f"{where}: 'allowed_packages' must be a list of package names, "
+            f"got {allowed!r}"
+        )
     return Spec(
         name=_optional(table, "name", str, path.stem, where),
         title=_optional(table, "title", str, path.stem, where),
@@ -217,6 +238,16 @@ def _parse(table: dict, path: Path) -> Spec:
         output_bytes=int(_positive(
             _optional(limits, "output_bytes", int, 1_000_000, limits_where),
             "output_bytes", limits_where)),
+        # Training uses every thread it is given, so CPU time may outrun the
+        # wall clock: by default the CPU limit only stops runaway loops.
+        cpu_seconds=float(_positive(
+            _optional(limits, "cpu_seconds", (int, float), 600, limits_where),
+            "cpu_seconds", limits_where)),
+        memory_mb=int(_positive(
+            _optional(limits, "memory_mb", int, 4096, limits_where),
+            "memory_mb", limits_where)),
         runs=runs,
         points={name: float(value) for name, value in points.items()},
+        compat_penalty_numpy_units=float(penalty),
+        allowed_packages=tuple(name.strip() for name in allowed),
     )

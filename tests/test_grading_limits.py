@@ -22,6 +22,8 @@ name = "limits"
 datasets = "bundled"
 [limits]
 wall_seconds = {wall}
+cpu_seconds = {cpu}
+memory_mb = {memory}
 output_bytes = 20000
 [forms.D]
 dataset = "iris"
@@ -51,12 +53,13 @@ def test_model(model, test_inputs, test_labels, ints_to_labels):
 """
 
 
-def grade_one(tmp_path: Path, source: str, wall: float = 20.0):
+def grade_one(tmp_path: Path, source: str, wall: float = 20.0, cpu: float = 600,
+              memory: int = 2048):
     folder = tmp_path / "class" / "student"
     folder.mkdir(parents=True)
     (folder / "nn_keras_solution.py").write_text(textwrap.dedent(source))
     spec_path = tmp_path / "limits.toml"
-    spec_path.write_text(SPEC.format(wall=wall))
+    spec_path.write_text(SPEC.format(wall=wall, cpu=cpu, memory=memory))
     grader = ClassGrader(load_spec(str(spec_path)), bundled_datasets_dir(), jobs=1,
                          work_root=tmp_path)
     try:
@@ -173,3 +176,22 @@ def test_a_printed_fake_score_changes_nothing(tmp_path):
 
     assert statuses(result)["tie_accuracy"] == "failed"
     assert result.score == 4
+
+
+def test_memory_limit_ends_in_its_own_verdict(tmp_path):
+    source = CORRECT_STEPS + "import numpy\nhog = numpy.ones((1024, 1024, 1024))\n"
+    result = grade_one(tmp_path, source, memory=512)
+
+    assert result.verdict.kind == "memory"
+    assert "512 MB of heap" in result.verdict.message
+    assert "hog = numpy.ones" in result.verdict.traceback
+
+
+def test_cpu_limit_ends_in_its_own_verdict(tmp_path):
+    result = grade_one(tmp_path, CORRECT_STEPS + "while True:\n    pass\n", wall=60,
+                       cpu=2)
+
+    assert result.verdict.kind == "cpu_time"
+    assert "2 s of CPU time" in result.verdict.message
+    assert result.resources.cpu_s >= 1.5
+    assert result.resources.wall_s < 30
