@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.abc
 import importlib.util
 import inspect
 import io
@@ -128,15 +129,35 @@ def _seed_everything(seed: int) -> None:
         keras.utils.set_random_seed(seed)
 
 
-def _describe_model(model: Any) -> dict[str, Any]:
-    layers = getattr(model, "layers", None)
-    if layers is None:
+def _keras_model(model: Any) -> Any:
+    """The model itself, if it really is a Keras model."""
+    keras = sys.modules.get("keras")
+    if keras is None or not isinstance(model, keras.Model):
         raise StepFailed(
-            f"expected a Keras model, got a {type(model).__name__} with no layers"
+            f"expected a trained Keras model, got a {type(model).__name__}"
         )
+    return model
+
+
+def _layer_class(layer: Any) -> str:
+    # A class of the student's own that calls itself Dense is not Keras's.
+    kind = type(layer)
+    if kind.__module__.startswith("keras."):
+        return kind.__name__
+    return f"{kind.__module__}.{kind.__name__}"
+
+
+def _predict(model: Any, inputs: np.ndarray) -> np.ndarray:
+    """Keras's own predict(), whatever the model's class says predict() is."""
+    keras = sys.modules["keras"]
+    return np.asarray(keras.Model.predict(model, inputs, verbose=0))
+
+
+def _describe_model(model: Any) -> dict[str, Any]:
+    layers = _keras_model(model).layers
     described = []
     for layer in layers:
-        entry: dict[str, Any] = {"class": type(layer).__name__}
+        entry: dict[str, Any] = {"class": _layer_class(layer)}
         if hasattr(layer, "units"):
             entry["units"] = int(layer.units)
         activation = getattr(layer, "activation", None)
@@ -237,9 +258,27 @@ class _KerasRecorder:
         keras.Model.evaluate = evaluate
 
 
+class _HiddenPackages(importlib.abc.MetaPathFinder):
+    """Keeps the reference solution out of reach of ``import``.
+
+    Limitation: this stops imports only; code that opens the reference's
+    files by path can still read them, until a backend hides the files.
+    """
+
+    HIDDEN = ("reference",)
+
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in self.HIDDEN:
+            raise ModuleNotFoundError(
+                f"No module named {name!r}: the reference solution is not "
+                "available to submissions", name=name)
+        return None
+
+
 def _step_import(job: _Job, step: dict[str, Any]) -> dict[str, Any]:
     if _mentions_keras(job.submission_path):
         _install_keras_compat(job.out_dir)
+    sys.meta_path.insert(0, _HiddenPackages())
     sys.path.insert(0, str(job.submission_path.parent))
     sys.argv = [str(job.submission_path)]
     spec = importlib.util.spec_from_file_location("submission", job.submission_path)
@@ -326,8 +365,7 @@ def _step_train(job: _Job, step: dict[str, Any]) -> dict[str, Any]:
     )
     description = _describe_model(model)
     job.model = model
-    outputs = model.predict(job.array("test_inputs"), verbose=0)
-    job.save_array(step["id"], "outputs", outputs)
+    job.save_array(step["id"], "outputs", _predict(model, job.array("test_inputs")))
     return {"model": description}
 
 
@@ -379,21 +417,48 @@ def _step_nn_keras(job: _Job, step: dict[str, Any]) -> dict[str, Any]:
     if recorder.fit_model is None:
         raise StepFailed("nn_keras() never called fit(), so no model was trained")
     values["model"] = _describe_model(recorder.fit_model)
-
-    test_rows = int(step["test_rows"])
-    if recorder.predicted_rows == test_rows:
-        outputs = np.concatenate([p.reshape(len(p), -1) for p in recorder.predictions])
-        values["outputs_from"] = "the submission's own predict() calls"
-    elif recorder.evaluate_inputs is not None and len(recorder.evaluate_inputs) == test_rows:
-        outputs = recorder.fit_model.predict(recorder.evaluate_inputs, verbose=0)
-        values["outputs_from"] = "the inputs the submission passed to evaluate()"
+    found, source = _test_outputs(job, recorder, int(step["test_rows"]))
+    if found is None:
+        values["outputs_missing"] = source
     else:
-        raise StepFailed(
-            f"could not find the model's outputs on the {test_rows} test objects: "
-            f"predict() was called on {recorder.predicted_rows} rows in all"
-        )
-    job.save_array(step["id"], "outputs", outputs)
+        values["outputs_from"] = source
+        job.save_array(step["id"], "outputs", found)
     return values
+
+
+def _test_outputs(job: _Job, recorder: _KerasRecorder,
+                  test_rows: int) -> tuple[np.ndarray | None, str]:
+    """The trained model's outputs on the test set, in file order.
+
+    The submission's own predict() calls are searched from the last one back:
+    one call on exactly the test rows, or consecutive calls (one object at a
+    time) adding up to them. Failing that, the model is run on the grader's
+    normalized test inputs, rescaled to the scale the submission trained on.
+    """
+    calls = [p.reshape(len(p), -1) for p in recorder.predictions]
+    for index in range(len(calls) - 1, -1, -1):
+        if len(calls[index]) == test_rows:
+            return calls[index], "the submission's own predict() call"
+    total = 0
+    for index in range(len(calls) - 1, -1, -1):
+        total += len(calls[index])
+        if total == test_rows:
+            return np.concatenate(calls[index:]), "the submission's predict() calls"
+        if total > test_rows:
+            break
+    reference = job.array("training_inputs")
+    fitted = recorder.fit_inputs
+    if fitted is None or fitted.shape != reference.shape:
+        return None, "the inputs passed to fit() do not have the training set's shape"
+    nonzero = np.abs(reference) > 1e-12
+    ratios = fitted[nonzero] / reference[nonzero]
+    if ratios.size == 0 or not np.allclose(ratios, ratios[0], rtol=1e-6):
+        return None, ("no predict() call covered the test set, and the training "
+                      "inputs were not scaled by one number, so the grader cannot "
+                      "prepare the test inputs the way the submission would")
+    outputs = _predict(recorder.fit_model, job.array("test_inputs") * ratios[0])
+    return outputs, ("the trained model run by the grader on the test inputs, "
+                     "scaled as the submission scaled its training inputs")
 
 
 # -- compatibility shims ---------------------------------------------------

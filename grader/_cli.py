@@ -138,6 +138,7 @@ def _grade(arguments: argparse.Namespace, console: Console) -> int:
     submissions = discover(submissions_path)
     if arguments.jobs < 1:
         raise UsageError(f"--jobs must be at least 1, got {arguments.jobs}")
+    out = _prepare_out_dir(arguments.out)
     console.print(
         f"Grading {len(submissions)} submission(s) from {submissions_path} "
         f"for assignment [bold]{spec.name}[/] with data from {datasets}",
@@ -149,7 +150,6 @@ def _grade(arguments: argparse.Namespace, console: Console) -> int:
     finally:
         grader.close()
 
-    out = arguments.out.resolve()
     write_outputs(results, out)
     _print_summary(console, results)
     console.print(f"Reports: {out / 'index.html'}\nGradebook: {out / 'grades.csv'}",
@@ -157,6 +157,22 @@ def _grade(arguments: argparse.Namespace, console: Console) -> int:
     if any(result.verdict.kind == "grader_error" for result in results):
         return ExitCode.GRADER_ERRORS
     return ExitCode.OK
+
+
+def _prepare_out_dir(out: Path) -> Path:
+    """Check the output folder before grading, so no result is lost at the end."""
+    out = out.resolve()
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file; expected a folder (it will be "
+                         "created if missing)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".nngrade-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise UsageError(f"--out {out} cannot be written: {error.strerror}") from None
+    return out
 
 
 def _grade_with_progress(grader, submissions, console: Console) -> list[Result]:

@@ -7,6 +7,7 @@ happens to one child, the others are graded and written.
 from __future__ import annotations
 
 import json
+import itertools
 import logging
 import os
 import re
@@ -19,12 +20,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from grader import _judge, _probes, _references
 from grader._errors import GraderError, UsageError
-from grader._forms import Detected, detect_form, find_submission_file
+from grader._forms import (FORM_FUNCTIONS, SUBMISSION_NAMES, Detected, detect_form,
+                           find_submission_file)
 from grader._jobs import (JobOutcome, PreparedData, job_settings_summary,
                           prepare_job, run_job, steps_for_form)
 from grader._judge import Reference, StepRecord
+from grader._report import report_dirname
 from grader._result import Check, Resources, Result, Verdict
 from grader._limits import MIB
 from grader._sandbox import Limits, Zygote
@@ -41,36 +46,68 @@ OUTPUT_ACTIVATIONS = {"A": ("softmax",), "D": ("softmax",), "B": ("sigmoid", "so
 @dataclass
 class Submission:
     student: str
-    detected: Detected
+    #: None when the student's folder holds nothing gradable.
+    detected: Detected | None
+    #: Why there is nothing to grade, for the student's report.
+    problem: str = ""
+
+    @property
+    def form(self) -> str | None:
+        return self.detected.form if self.detected else None
 
 
 def discover(path: Path) -> list[Submission]:
-    """The submissions under ``path``: a class folder, one student's folder, or a file."""
+    """The submissions under ``path``: a class folder, one student's folder, or a file.
+
+    A folder with sub-folders holding Python files is a class folder, and every
+    sub-folder is a student, even one with nothing gradable in it, so that no
+    student silently drops out of the gradebook.
+    """
     if not path.exists():
         raise UsageError(
             f"{path} does not exist; expected a folder with one sub-folder per "
             "student, one student's folder, or a .py file"
         )
     if path.is_file():
-        return [Submission(path.stem, detect_form(path))]
-    if any(path.glob("*.py")):
-        return [Submission(path.name, detect_form(find_submission_file(path)))]
-    submissions = []
-    for folder in sorted(p for p in path.iterdir() if p.is_dir()):
-        if folder.name.startswith((".", "_")):
-            continue
-        try:
-            file = find_submission_file(folder)
-        except UsageError as error:
-            logger.warning("skipping %s: %s", folder.name, error)
-            continue
-        submissions.append(Submission(folder.name, detect_form(file)))
-    if not submissions:
+        student = path.parent.name if path.name in SUBMISSION_NAMES else path.stem
+        return [Submission(student, detect_form(path))]
+    folders = sorted(p for p in path.iterdir()
+                     if p.is_dir() and not p.name.startswith("."))
+    if not any(any(folder.rglob("*.py")) for folder in folders):
+        if any(path.glob("*.py")):
+            return [_submission_in(path)]
         raise UsageError(
             f"{path} holds no submissions: expected one sub-folder per student, "
             "each with nn_keras_solution.py or nn_keras.py"
         )
+    for stray in sorted(path.glob("*.py")):
+        logger.warning("ignoring %s: in a class folder, each student's files belong "
+                       "in a sub-folder of their own", stray)
+    submissions = [_submission_in(folder) for folder in folders]
+    _refuse_clashing_names([s.student for s in submissions])
     return submissions
+
+
+def _submission_in(folder: Path) -> Submission:
+    try:
+        return Submission(folder.name, detect_form(find_submission_file(folder)))
+    except UsageError as error:
+        return Submission(folder.name, None, str(error))
+
+
+def _refuse_clashing_names(students: list[str]) -> None:
+    # Reports go to one folder per student; file systems that ignore case
+    # would put two students in one.
+    seen: dict[str, str] = {}
+    for student in students:
+        key = report_dirname(student).casefold()
+        if key in seen:
+            raise UsageError(
+                f"students {seen[key]!r} and {student!r} would share one report "
+                "folder; rename one of their folders so the names differ by more "
+                "than case or punctuation"
+            )
+        seen[key] = student
 
 
 def prepare_data(spec: Spec, form: str, datasets_dir: Path) -> PreparedData:
@@ -106,6 +143,7 @@ class ClassGrader:
         self.data: dict[str, PreparedData] = {}
         self.warm = warm
         self.zygote: Zygote | None = None
+        self.job_numbers = itertools.count(1)
 
     def close(self) -> None:
         if self.zygote is not None:
@@ -121,7 +159,7 @@ class ClassGrader:
 
     def grade(self, submissions: list[Submission],
               on_done: Callable[[str], None] = lambda label: None) -> list[Result]:
-        forms = sorted({s.detected.form for s in submissions if s.detected.form})
+        forms = sorted({s.form for s in submissions if s.form})
         for form in forms:
             if form not in self.spec.runs:
                 continue
@@ -141,21 +179,50 @@ class ClassGrader:
             results = []
             for submission in submissions:
                 future = student_futures.get(submission.student)
-                outcome = future.result() if future else None
-                results.append(self._result(submission, outcome, references))
+                results.append(self._guarded_result(submission, future, references))
                 if future is None:
                     on_done(submission.student)
         return results
 
+    def _guarded_result(self, submission: Submission, future: Future | None,
+                        references: dict[str, Reference]) -> Result:
+        """Judge one submission; a failure of ours costs no one else a result."""
+        try:
+            outcome = future.result() if future else None
+            return self._result(submission, outcome, references)
+        except Exception as error:
+            logger.exception("grading %s failed", submission.student)
+            result = self._empty_result(submission)
+            result.verdict = Verdict(
+                "grader_error",
+                f"The grader failed while grading your submission ({type(error).__name__}: "
+                f"{error}). This is not your fault; your instructor can see the "
+                "details in the grader's log.")
+            result.checks = self._all_not_run(
+                submission.form if submission.form in self.spec.runs else "D",
+                "Not graded: the grader failed; this costs you nothing.")
+            return result
+
+    def _empty_result(self, submission: Submission) -> Result:
+        return Result(
+            student=submission.student,
+            submission=str(submission.detected.path) if submission.detected else "",
+            assignment=self.spec.name,
+            form=submission.form,
+            verdict=Verdict("finished", ""),
+            checks=[],
+            seed=self.spec.seed,
+            graded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        )
+
     def tasks(self, submissions: list[Submission]) -> int:
         """How many child runs grading these submissions will start, at most."""
-        forms = {s.detected.form for s in submissions
-                 if s.detected.form in self.spec.runs
-                 and "test_accuracy" in self.spec.checks_for(s.detected.form)}
+        forms = {s.form for s in submissions if s.form in self.spec.runs
+                 and "test_accuracy" in self.spec.checks_for(s.form)}
         return len(submissions) + len(forms) * len(self.spec.reference_seeds)
 
     def _runnable(self, submission: Submission) -> bool:
-        return submission.detected.form in self.data
+        return submission.form in self.data and not submission.detected.syntax_error
 
     def _start_references(self, pool, on_done):
         futures: dict[str, list] = {}
@@ -200,21 +267,31 @@ class ClassGrader:
             record = outcome.records.get("train") or outcome.records.get("nn_keras")
             if record is None or not record.ok:
                 reason = record.failure_text() if record else outcome.run.stderr[-2000:]
-                raise RuntimeError(
+                raise GraderError(
                     f"the reference solution for form {form} failed with seed "
-                    f"{seed}: {reason}"
+                    f"{seed}, so there is nothing to compare accuracies with: "
+                    f"{reason}. Check the settings of [forms.{form}] in the "
+                    f"assignment spec {self.spec.path}."
                 )
             accuracy = _references.accuracy_from_outputs(record.array("outputs"), data)
             _references.store_accuracy(key, accuracy, {"form": form, "seed": seed})
             accuracies.append(accuracy)
+        majority = np.bincount(data.test_labels.ravel()).max() / data.test_labels.size
+        if accuracies and max(accuracies) <= majority + 0.01:
+            logger.warning(
+                "the reference solution for form %s reaches only %.4f on %s, no "
+                "better than always predicting the most common class (%.4f): its "
+                "training collapsed with these settings, so the accuracy check "
+                "passes almost anything. Give [forms.%s] more epochs or units.",
+                form, max(accuracies), data.settings.dataset, majority, form)
         return Reference(data.raw_training_inputs, data.training_labels,
                          data.raw_test_inputs, data.test_labels, data.ints_to_labels,
                          accuracies)
 
     def _run_student(self, submission: Submission, on_done) -> JobOutcome:
-        form = submission.detected.form
+        form = submission.form
         data = self.data[form]
-        job_dir = self.work_root / f"student-{_safe(submission.student)}"
+        job_dir = self.work_root / f"student-{next(self.job_numbers)}"
         steps = steps_for_form(form, data, job_dir / "probe_data")
         prepare_job(job_dir, submission.detected.path, steps, data, self.spec.seed)
         outcome = run_job(job_dir, self.limits, self.spec.seed, self.zygote)
@@ -224,17 +301,13 @@ class ClassGrader:
     def _result(self, submission: Submission, outcome: JobOutcome | None,
                 references: dict[str, Reference]) -> Result:
         detected = submission.detected
-        form = detected.form
-        result = Result(
-            student=submission.student,
-            submission=str(detected.path),
-            assignment=self.spec.name,
-            form=form,
-            verdict=Verdict("finished", ""),
-            checks=[],
-            seed=self.spec.seed,
-            graded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        )
+        form = submission.form
+        result = self._empty_result(submission)
+        if detected is None:
+            result.verdict = Verdict(
+                "no_submission", f"Nothing to grade: {submission.problem}.")
+            result.checks = self._all_not_run("D", "Not run: no submission file.")
+            return result
         if detected.syntax_error:
             line, message = detected.syntax_error
             where = f"line {line}" if line else "the file"
@@ -248,13 +321,14 @@ class ClassGrader:
                 "Not run: the file does not parse.")
             return result
         if form is None or form not in self.spec.runs:
-            expected = "; ".join(f"form {f}: {', '.join(sorted(fn))}"
-                                 for f, fn in _forms_functions().items())
+            expected = "; ".join(f"form {f}: {', '.join(sorted(FORM_FUNCTIONS[f]))}"
+                                 for f in sorted(self.spec.runs))
             result.verdict = Verdict(
-                "exception",
-                "Your file does not define the functions of any form this assignment "
-                f"grades ({expected}). Found: "
-                f"{', '.join(sorted(detected.functions)) or 'no functions'}.")
+                "no_submission",
+                "Your file does not define the functions this assignment asks for "
+                f"({expected}). Found: "
+                f"{', '.join(sorted(detected.functions)) or 'no functions'}. Nothing "
+                "was run.")
             result.checks = self._all_not_run("D", "Not run: entry points missing.")
             return result
 
@@ -382,6 +456,12 @@ class ClassGrader:
                 check = _judge.check_architecture(
                     points, records[step], settings, reference.number_of_classes,
                     OUTPUT_ACTIVATIONS[form], call)
+            elif name == "test_accuracy" and "outputs_missing" in records.get(
+                    "nn_keras", StepRecord("", False)).values:
+                check = _judge.not_run(
+                    name, points, "Not checked: the grader could not find your "
+                    "model's outputs on the test set: "
+                    f"{records['nn_keras'].values['outputs_missing']}.")
             elif name == "test_accuracy":
                 step = "nn_keras" if form == "B" else "train"
                 call = "nn_keras()" if form == "B" else "create_and_train_model()"
@@ -426,16 +506,6 @@ def _probe_dir(work_root: Path) -> Path:
     if not directory.is_dir():
         _probes.write_loader_probe(directory)
     return directory
-
-
-def _forms_functions():
-    from grader._forms import FORM_FUNCTIONS
-
-    return {form: FORM_FUNCTIONS[form] for form in ("A", "B", "D")}
-
-
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
 # -- missing packages -----------------------------------------------------------

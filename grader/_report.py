@@ -41,6 +41,7 @@ VERDICT_LABELS: dict[str, str] = {
     "memory": "stopped: out of memory",
     "cpu_time": "stopped at the CPU-time limit",
     "syntax_error": "syntax error",
+    "no_submission": "nothing to grade",
     "crash": "crashed",
     "exception": "Python exception",
     "output_limit": "output limit",

@@ -26,6 +26,7 @@ VerdictKind = Literal[
     "crash",
     "exception",
     "syntax_error",
+    "no_submission",
     "finished",
 ]
 

@@ -6,6 +6,7 @@ this file imports TensorFlow.
 
 from __future__ import annotations
 
+import shutil
 import textwrap
 import time
 from pathlib import Path
@@ -16,6 +17,8 @@ from conftest import pids_alive
 from grader._grading import ClassGrader, discover
 from grader._resources import bundled_datasets_dir
 from grader._spec import load_spec
+
+FIXTURES = Path(__file__).parent / "fixtures"
 
 SPEC = """
 name = "limits"
@@ -37,9 +40,9 @@ normalization = 2
 tie_accuracy = 2
 """
 
-#: A correct form D that borrows the reference steps and never trains.
+#: A correct form D whose steps come from a numpy-only helper; it never trains.
 CORRECT_STEPS = """
-from reference import load_dataset, normalize, object_accuracy
+from numpy_steps import load_dataset, normalize, object_accuracy
 
 
 def create_and_train_model(*args):
@@ -58,6 +61,7 @@ def grade_one(tmp_path: Path, source: str, wall: float = 20.0, cpu: float = 600,
     folder = tmp_path / "class" / "student"
     folder.mkdir(parents=True)
     (folder / "nn_keras_solution.py").write_text(textwrap.dedent(source))
+    shutil.copy(FIXTURES / "numpy_steps.py", folder)
     spec_path = tmp_path / "limits.toml"
     spec_path.write_text(SPEC.format(wall=wall, cpu=cpu, memory=memory))
     grader = ClassGrader(load_spec(str(spec_path)), bundled_datasets_dir(), jobs=1,
@@ -99,9 +103,9 @@ def test_wall_limit_stops_a_submission_at_import(tmp_path, body):
 
 def test_checks_finished_before_the_wall_limit_keep_their_points(tmp_path):
     source = CORRECT_STEPS.replace(
-        "from reference import load_dataset, normalize, object_accuracy",
-        "from reference import load_dataset, normalize\n"
-        "from reference import object_accuracy as _reference_accuracy\n\n\n"
+        "from numpy_steps import load_dataset, normalize, object_accuracy",
+        "from numpy_steps import load_dataset, normalize\n"
+        "\n\n"
         "def object_accuracy(outputs, true_class):\n"
         "    while True:\n"
         "        pass\n")
@@ -167,8 +171,8 @@ def test_syntax_error_is_reported_with_its_line_and_nothing_runs(tmp_path):
 
 def test_a_printed_fake_score_changes_nothing(tmp_path):
     source = CORRECT_STEPS.replace(
-        "from reference import load_dataset, normalize, object_accuracy",
-        "from reference import load_dataset, normalize\n\n\n"
+        "from numpy_steps import load_dataset, normalize, object_accuracy",
+        "from numpy_steps import load_dataset, normalize\n\n\n"
         "def object_accuracy(outputs, true_class):\n"
         "    print('tie_accuracy passed 2/2, score 6/6')\n"
         "    return 1.0\n")

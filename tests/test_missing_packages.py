@@ -7,6 +7,7 @@ nowhere.
 
 from __future__ import annotations
 
+import shutil
 import textwrap
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from grader._errors import SpecError
 from grader._grading import ClassGrader, discover
 from grader._resources import bundled_datasets_dir
 from grader._spec import load_spec
+
+FIXTURES = Path(__file__).parent / "fixtures"
 
 SPEC = """
 name = "packages"
@@ -35,9 +38,9 @@ normalization = 2
 tie_accuracy = 2
 """
 
-#: A correct form D that borrows the reference steps and never trains.
+#: A correct form D whose steps come from a numpy-only helper; it never trains.
 CORRECT_STEPS = """
-from reference import load_dataset, normalize, object_accuracy
+from numpy_steps import load_dataset, normalize, object_accuracy
 
 
 def create_and_train_model(*args):
@@ -57,6 +60,7 @@ def grade_one(tmp_path: Path, source: str, extra: str = ""):
     folder = tmp_path / "class" / "student"
     folder.mkdir(parents=True)
     (folder / "nn_keras_solution.py").write_text(textwrap.dedent(source))
+    shutil.copy(FIXTURES / "numpy_steps.py", folder)
     spec_path = tmp_path / "packages.toml"
     spec_path.write_text(SPEC.format(extra=extra))
     grader = ClassGrader(load_spec(str(spec_path)), bundled_datasets_dir(), jobs=1,
@@ -97,8 +101,8 @@ def test_allowed_but_missing_package_is_a_grader_error(tmp_path):
 
 def test_missing_package_inside_a_function_keeps_the_other_checks(tmp_path):
     source = CORRECT_STEPS.replace(
-        "from reference import load_dataset, normalize, object_accuracy",
-        "from reference import load_dataset, object_accuracy\n\n\n"
+        "from numpy_steps import load_dataset, normalize, object_accuracy",
+        "from numpy_steps import load_dataset, object_accuracy\n\n\n"
         "def normalize(training_inputs, test_inputs):\n"
         f"    import {MISSING}.io\n")
     result = grade_one(tmp_path, source)
@@ -116,8 +120,8 @@ def test_missing_package_inside_a_function_keeps_the_other_checks(tmp_path):
 def test_allowed_package_missing_inside_a_function_costs_the_student_nothing(
         tmp_path):
     source = CORRECT_STEPS.replace(
-        "from reference import load_dataset, normalize, object_accuracy",
-        "from reference import load_dataset, object_accuracy\n\n\n"
+        "from numpy_steps import load_dataset, normalize, object_accuracy",
+        "from numpy_steps import load_dataset, object_accuracy\n\n\n"
         "def normalize(training_inputs, test_inputs):\n"
         f"    import {MISSING}\n")
     result = grade_one(tmp_path, source,
