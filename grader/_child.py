@@ -393,10 +393,33 @@ def _step_test_model_probe(job: _Job, step: dict[str, Any]) -> dict[str, Any]:
 
 
 def _as_float(value: Any) -> float | str:
+    """``value`` as a float when it is a real number, else its repr.
+
+    Real numbers are Python ints and floats, numpy integer and floating
+    scalars, and numeric arrays (or tensors) of one element. Booleans and
+    strings such as "0.87" are not numbers, whatever float() makes of them.
+    """
+    number: Any = None
+    if (isinstance(value, (int, float, np.integer, np.floating))
+            and not isinstance(value, bool)):
+        number = value
+    elif not isinstance(value, (str, bytes)) and hasattr(value, "__array__"):
+        try:
+            array = np.asarray(value)
+        except Exception:
+            array = None
+        if array is not None and array.size == 1 and array.dtype.kind in "iuf":
+            number = array.ravel()[0]
+    if number is not None:
+        try:
+            return float(number)
+        except OverflowError:
+            pass
     try:
-        return float(np.asarray(value).ravel()[0]) if np.size(value) == 1 else repr(value)
-    except (TypeError, ValueError):
-        return repr(value)
+        text = repr(value)
+    except Exception:
+        text = f"<a {type(value).__name__} that cannot be shown>"
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def _step_nn_keras(job: _Job, step: dict[str, Any]) -> dict[str, Any]:

@@ -3,19 +3,28 @@
 Runs in the parent only. Every check returns a :class:`~grader._result.Check`
 whose message names the defect when one is recognized, with the smallest
 input that shows it.
+
+Nothing a child returned is trusted. A check must never raise on such a
+value, since one exception here would stop the grading of the whole class:
+an array that cannot be read back, or that holds strings, booleans, NaN or
+values of the wrong shape, fails the check it belongs to with a message for
+the student instead.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 import numpy as np
 
 from grader import _probes
 from grader._result import Check, Defect
+from grader._spec import canonical_activation
 from reference import normalization_scale, object_accuracy, tie_aware_accuracy
 
 #: Arrays larger than this are refused: no honest answer is this big.
@@ -30,6 +39,55 @@ TITLES = {
     "reported_accuracy": "Reported accuracy",
 }
 
+#: What an array holds instead of real numbers, by numpy dtype kind.
+_NOT_NUMBERS = {
+    "b": "booleans",
+    "U": "strings",
+    "S": "byte strings",
+    "O": "Python objects",
+    "c": "complex numbers",
+    "M": "dates",
+    "m": "time spans",
+    "V": "raw records",
+}
+
+
+class InvalidValue(ValueError):
+    """A value a child returned that cannot be judged.
+
+    The message is a sentence for the student; the check that meets this
+    error fails with it.
+    """
+
+
+def _shorten(value: Any, limit: int = 120) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    """Load a plain .npy file after checking its header against its size."""
+    size = path.stat().st_size
+    if size > MAX_ARRAY_BYTES:
+        raise InvalidValue(f"it is larger than the limit of {MAX_ARRAY_BYTES} bytes")
+    with path.open("rb") as stream:
+        version = np.lib.format.read_magic(stream)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(stream)
+        elif version == (2, 0):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(stream)
+        else:
+            raise InvalidValue(f"it uses .npy format version {version}, which "
+                               "the child never writes")
+        if dtype.hasobject:
+            raise InvalidValue("it holds pickled Python objects")
+        # A header may promise more data than the file holds; check before
+        # numpy allocates room for it.
+        if math.prod(shape) * dtype.itemsize > size - stream.tell():
+            raise InvalidValue("it is shorter than its header says")
+        stream.seek(0)
+        return np.load(stream, allow_pickle=False)
+
 
 @dataclass
 class StepRecord:
@@ -42,15 +100,41 @@ class StepRecord:
     stdout: str = ""
     out_dir: Path | None = None
 
+    def _array_path(self, name: str) -> Path | None:
+        return None if self.out_dir is None else self.out_dir / f"{self.id}__{name}.npy"
+
+    def has_array(self, name: str) -> bool:
+        """Whether the child left a file for this array, readable or not."""
+        path = self._array_path(name)
+        return path is not None and (path.exists() or path.is_symlink())
+
     def array(self, name: str) -> np.ndarray:
-        path = self.out_dir / f"{self.id}__{name}.npy"
-        if path.stat().st_size > MAX_ARRAY_BYTES:
-            raise ValueError(f"{name} is larger than {MAX_ARRAY_BYTES} bytes")
-        return np.load(path, allow_pickle=False)
+        """Read back an array the child saved.
+
+        Raises:
+            InvalidValue: the file is missing, not a regular file, too large,
+                pickled or not a valid .npy file.
+        """
+        path = self._array_path(name)
+        try:
+            if path is None:
+                raise InvalidValue("no folder holds this step's values")
+            if path.is_symlink() or not path.is_file():
+                raise InvalidValue(f"{path.name} is missing or not a regular file")
+            return _read_npy(path)
+        except InvalidValue as error:
+            reason = str(error)
+        except (OSError, ValueError, EOFError, MemoryError, OverflowError) as error:
+            reason = f"it is not a valid .npy file ({_shorten(str(error))})"
+        raise InvalidValue(
+            f"The grader could not read back the array {name!r} saved by step "
+            f"{self.id!r}: {reason}. Code that writes into the grader's folders "
+            "spoils its own results."
+        )
 
     def failure_text(self) -> str:
-        message = self.error.get("message", "")
-        kind = self.error.get("type", "")
+        message = str(self.error.get("message", ""))
+        kind = str(self.error.get("type", ""))
         if kind == "StepFailed":
             return message
         return f"{kind}: {message}" if message else kind
@@ -95,9 +179,57 @@ def not_run(name: str, points: float, reason: str) -> Check:
 
 
 def step_failed(name: str, points: float, record: StepRecord, call: str) -> Check:
-    details = [record.error["traceback"]] if record.error.get("traceback") else []
+    traceback = record.error.get("traceback")
+    details = [str(traceback)] if traceback else []
     return _check(name, points, False,
                   f"{call} did not finish: {record.failure_text()}", details=details)
+
+
+_Judge = TypeVar("_Judge", bound=Callable[..., Any])
+
+
+def _refusing_invalid(name: str, *, with_accuracy: bool = False
+                      ) -> Callable[[_Judge], _Judge]:
+    """Make a check fail, not raise, on a value it cannot judge.
+
+    ``with_accuracy`` marks a check that returns ``(check, accuracy)``.
+    """
+    def decorate(judge: _Judge) -> _Judge:
+        @functools.wraps(judge)
+        def guarded(points: float, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return judge(points, *args, **kwargs)
+            except InvalidValue as error:
+                failed = _check(name, points, False, str(error))
+                return (failed, None) if with_accuracy else failed
+        return guarded  # type: ignore[return-value]
+    return decorate
+
+
+def _not_numbers(array: np.ndarray) -> str | None:
+    """What ``array`` holds instead of real numbers; None when it holds numbers."""
+    if array.dtype.kind in "iuf":
+        return None
+    return _NOT_NUMBERS.get(array.dtype.kind, f"values of type {array.dtype}")
+
+
+def _require_finite_numbers(array: np.ndarray, subject: str) -> None:
+    """Refuse an array of anything but finite real numbers.
+
+    ``subject`` starts the student's sentence, e.g. "normalize() returned
+    arrays".
+    """
+    kind = _not_numbers(array)
+    if kind is not None:
+        raise InvalidValue(f"{subject} of {kind}; expected numbers.")
+    if not np.isfinite(array).all():
+        raise InvalidValue(f"{subject} with NaN or infinite values; expected "
+                           "finite numbers.")
+
+
+def _is_number(value: Any) -> bool:
+    """Whether a value read from a child's JSON record is a real number."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 # -- loader ---------------------------------------------------------------
@@ -109,11 +241,36 @@ def _first_appearance(tokens: list[str]) -> dict[str, int]:
     return mapping
 
 
+def _sorted_order(tokens: list[str]) -> dict[str, int]:
+    return {token: index for index, token in enumerate(sorted(set(tokens)))}
+
+
+def _continued(mapping: dict[str, int], tokens: list[str]) -> dict[str, int]:
+    """``mapping`` extended by first appearance over ``tokens``."""
+    extended = dict(mapping)
+    for token in tokens:
+        extended.setdefault(token, len(extended))
+    return extended
+
+
 def _probe_tokens() -> tuple[list[str], list[str]]:
     def tokens(text: str) -> list[str]:
         return [line.split()[-1] for line in text.splitlines() if line.strip()]
 
     return (tokens(_probes.LOADER_PROBE_TRAINING), tokens(_probes.LOADER_PROBE_TEST))
+
+
+def _mapping_pairs(value: Any) -> list[tuple[str, str]] | None:
+    """The ``ints_to_labels`` pairs of a child's record, or None if malformed."""
+    if not isinstance(value, list):
+        return None
+    pairs = []
+    for pair in value:
+        if not (isinstance(pair, list) and len(pair) == 2
+                and all(isinstance(part, str) for part in pair)):
+            return None
+        pairs.append((pair[0], pair[1]))
+    return pairs
 
 
 def _loader_mismatches(record: StepRecord, expected) -> list[str]:
@@ -122,19 +279,25 @@ def _loader_mismatches(record: StepRecord, expected) -> list[str]:
     problems = []
     for name, want in [("training_inputs", train_x), ("test_inputs", test_x)]:
         got = record.array(name)
-        if got.shape != want.shape:
+        kind = _not_numbers(got)
+        if kind is not None:
+            problems.append(f"{name}: expected numbers, got {kind}")
+        elif got.shape != want.shape:
             problems.append(f"{name}: expected shape {want.shape}, got {got.shape}")
-        elif not np.issubdtype(got.dtype, np.number) or not np.allclose(got, want):
+        elif not np.isfinite(got).all():
+            problems.append(f"{name}: holds NaN or infinite values")
+        elif not np.allclose(got, want):
             problems.append(f"{name}: values differ from the file's attributes")
     for name, want in [("training_labels", train_y), ("test_labels", test_y)]:
         got = record.array(name)
-        if got.shape not in (want.shape, (want.shape[0],)):
+        kind = _not_numbers(got)
+        if kind is not None:
+            problems.append(f"{name}: expected integers, got {kind}")
+        elif got.shape not in (want.shape, (want.shape[0],)):
             problems.append(
                 f"{name}: expected shape {want.shape} (or {(want.shape[0],)}), "
                 f"got {got.shape}"
             )
-        elif not np.issubdtype(got.dtype, np.number):
-            problems.append(f"{name}: expected integers, got dtype {got.dtype}")
         elif not np.array_equal(got.ravel(), want.ravel()):
             first = int(np.flatnonzero(got.ravel() != want.ravel())[0])
             problems.append(
@@ -142,29 +305,98 @@ def _loader_mismatches(record: StepRecord, expected) -> list[str]:
                 f"{int(want.ravel()[first])}, got {got.ravel()[first]}"
             )
     got_mapping = record.values.get("ints_to_labels")
-    want_pairs = [[str(k), v] for k, v in mapping.items()]
+    got_pairs = _mapping_pairs(got_mapping)
+    want_pairs = sorted((str(key), str(value)) for key, value in mapping.items())
     if isinstance(got_mapping, str):
-        problems.append(f"ints_to_labels: {got_mapping}")
-    elif sorted(got_mapping, key=lambda p: p[0]) != sorted(want_pairs, key=lambda p: p[0]):
+        problems.append(f"ints_to_labels: {_shorten(got_mapping)}")
+    elif got_pairs is None:
+        problems.append("ints_to_labels: expected a dict from class numbers to "
+                        f"labels, got {_shorten(got_mapping)}")
+    elif sorted(got_pairs) != want_pairs:
         problems.append(
-            f"ints_to_labels: expected {dict((int(k), v) for k, v in want_pairs)}, "
-            f"got {dict(got_mapping)}"
+            f"ints_to_labels: expected {({int(k): v for k, v in want_pairs})}, "
+            f"got {_shorten(dict(got_pairs), 300)}"
         )
     return problems
 
 
-def _separate_test_mapping(record: StepRecord) -> bool:
-    """Whether the test labels follow a mapping made from the test file alone."""
-    training_tokens, test_tokens = _probe_tokens()
-    got = record.array("test_labels").ravel()
-    per_file = _first_appearance(test_tokens)
-    sorted_file = {t: i for i, t in enumerate(sorted(set(test_tokens)))}
-    return any(
-        np.array_equal(got, [mapping[t] for t in test_tokens])
-        for mapping in (per_file, sorted_file)
-    )
+#: How a loader may number labels wrongly: the kind of mistake, the mapping
+#: it uses for the training file and the one for the test file.
+_MAPPING_MISTAKES: list[tuple[str, Callable[[list[str], list[str]],
+                                            tuple[dict, dict]]]] = [
+    ("sorted", lambda train, test: (_sorted_order(train + test),) * 2),
+    ("sorted", lambda train, test: (
+        _sorted_order(train), _continued(_sorted_order(train), test))),
+    ("separate", lambda train, test: (
+        _first_appearance(train), _first_appearance(test))),
+    ("separate", lambda train, test: (_first_appearance(train), _sorted_order(test))),
+    ("sorted and separate", lambda train, test: (
+        _sorted_order(train), _sorted_order(test))),
+]
+
+_MAPPING_DEFECTS = {
+    "sorted": (
+        Defect(6, "labels numbered in sorted order"),
+        ("Your loader numbers the labels in sorted order instead of in order of "
+         "first appearance. Number them 0..K-1 as they first appear, reading the "
+         "training file first and then the test file with the same mapping."),
+    ),
+    "separate": (
+        Defect(6, "separate label mapping for the test file"),
+        ("Your loader numbers the test file's labels with a mapping of its own, "
+         "so test labels drift from training labels. Build one mapping by first "
+         "appearance over the training file, then continue it over the test file."),
+    ),
+    "sorted and separate": (
+        Defect(6, "labels sorted, with a separate mapping for the test file"),
+        ("Your loader sorts the labels of each file on its own: it numbers them "
+         "in sorted order instead of in order of first appearance, and it gives "
+         "the test file a separate mapping. Build one mapping by first appearance "
+         "over the training file, then continue it over the test file."),
+    ),
+}
 
 
+def _classes_text(values: np.ndarray, limit: int = 20) -> str:
+    text = ", ".join(f"{value:g}" for value in values[:limit])
+    return text + (", ..." if len(values) > limit else "")
+
+
+def _probe_labels(record: StepRecord) -> tuple[np.ndarray, np.ndarray] | None:
+    """The probe's training and test labels as 1-D numbers, or None."""
+    arrays = (record.array("training_labels"), record.array("test_labels"))
+    if any(_not_numbers(array) is not None for array in arrays):
+        return None
+    return arrays[0].ravel(), arrays[1].ravel()
+
+
+def _label_details(got: tuple[np.ndarray, np.ndarray], probe_reference
+                   ) -> list[str]:
+    """Expected and found classes of the probe's labels, for the details."""
+    lines = []
+    for tokens, want, found, which in zip(
+            _probe_tokens(), (probe_reference[0][1], probe_reference[1][1]), got,
+            ("training", "test")):
+        lines.append(
+            f"grader's edge-case files: {which} labels {', '.join(tokens)} should "
+            f"be classes {_classes_text(np.ravel(want))}; yours are "
+            f"{_classes_text(found)}")
+    return lines
+
+
+def _label_mistake(got: tuple[np.ndarray, np.ndarray]) -> str | None:
+    """Which known label-mapping mistake the probe's labels show, if any."""
+    got_train, got_test = got
+    train_tokens, test_tokens = _probe_tokens()
+    for mistake, mappings in _MAPPING_MISTAKES:
+        train_mapping, test_mapping = mappings(train_tokens, test_tokens)
+        if (np.array_equal(got_train, [train_mapping[t] for t in train_tokens])
+                and np.array_equal(got_test, [test_mapping[t] for t in test_tokens])):
+            return mistake
+    return None
+
+
+@_refusing_invalid("loader")
 def check_loader(points: float, course: StepRecord, probe: StepRecord,
                  reference: Reference, probe_reference) -> Check:
     for record in (course, probe):
@@ -184,19 +416,28 @@ def check_loader(points: float, course: StepRecord, probe: StepRecord,
                       "seen only in the test file).")
     details = [f"course data: {p}" for p in course_problems]
     details += [f"grader's edge-case files: {p}" for p in probe_problems]
-    defect = None
-    message = "load_dataset() does not match the reference loader."
-    if any("labels" in p for p in probe_problems) and _separate_test_mapping(probe):
-        defect = Defect(6, "label mapping rebuilt for the test file")
-        message = (
-            "Your loader numbers the test file's labels with a mapping of its own, "
-            "so test labels drift from training labels. Build one mapping by "
-            "first appearance over the training file, then continue it over the "
-            "test file. Smallest case: training labels beta, alpha, beta, gamma "
-            "and test labels gamma, delta, alpha, beta should give test classes "
-            "2, 3, 1, 0."
-        )
-    return _check("loader", points, False, message, defect, details)
+    got = _probe_labels(probe)
+    want = (np.ravel(probe_reference[0][1]), np.ravel(probe_reference[1][1]))
+    if got is None or (np.array_equal(got[0], want[0])
+                       and np.array_equal(got[1], want[1])):
+        return _check("loader", points, False,
+                      "load_dataset() does not match the reference loader.", None,
+                      details)
+    details += _label_details(got, probe_reference)
+    mistake = _label_mistake(got)
+    if mistake is None:
+        return _check("loader", points, False,
+                      "load_dataset() does not match the reference loader.", None,
+                      details)
+    defect, advice = _MAPPING_DEFECTS[mistake]
+    train_tokens, test_tokens = _probe_tokens()
+    example = (
+        f" On the grader's edge-case files (training labels "
+        f"{', '.join(train_tokens)}; test labels {', '.join(test_tokens)}) the "
+        f"test classes should be {_classes_text(want[1])}; yours are "
+        f"{_classes_text(got[1])}."
+    )
+    return _check("loader", points, False, advice + example, defect, details)
 
 
 # -- normalization -----------------------------------------------------------
@@ -221,14 +462,21 @@ def _normalization_candidates(training, test) -> dict[str, tuple]:
     }
 
 
+@_refusing_invalid("normalization")
 def check_normalization(points: float, record: StepRecord) -> Check:
     if not record.ok:
         return step_failed("normalization", points, record, "normalize()")
     training, test = _probes.normalization_probe()
     scale = normalization_scale(training)
     got_training, got_test = record.array("training"), record.array("test")
-    if (got_training.shape == training.shape and got_test.shape == test.shape
-            and np.allclose(got_training, training / scale)
+    for got in (got_training, got_test):
+        _require_finite_numbers(got, "normalize() returned arrays")
+    if got_training.shape != training.shape or got_test.shape != test.shape:
+        return _check("normalization", points, False,
+                      f"normalize() returned arrays of shapes {got_training.shape} "
+                      f"and {got_test.shape}; expected the shapes of its inputs, "
+                      f"{training.shape} and {test.shape}.")
+    if (np.allclose(got_training, training / scale)
             and np.allclose(got_test, test / scale)):
         return _check("normalization", points, True,
                       "normalize() divides both sets by the training set's maximum "
@@ -242,8 +490,7 @@ def check_normalization(points: float, record: StepRecord) -> Check:
     ]
     for name, (want_training, want_test, defect) in _normalization_candidates(
             training, test).items():
-        if (got_training.shape == want_training.shape
-                and np.allclose(got_training, want_training)
+        if (np.allclose(got_training, want_training)
                 and np.allclose(got_test, want_test)):
             return _check(
                 "normalization", points, False,
@@ -257,6 +504,15 @@ def check_normalization(points: float, record: StepRecord) -> Check:
 
 
 # -- tie-aware accuracy -------------------------------------------------------
+
+#: How far a score may be from the expected one and still count as equal.
+_SCORE_TOLERANCE = 1e-6
+
+
+def _same_score(got: float, expected: float) -> bool:
+    # Written so that NaN never counts as equal.
+    return abs(got - expected) <= _SCORE_TOLERANCE
+
 
 def _first_maximum_only(outputs, true_class) -> float:
     return 1.0 if int(np.argmax(outputs)) == true_class else 0.0
@@ -290,30 +546,46 @@ def _describe_case(case: _probes.TieCase, expected: float, got: float) -> str:
             f"({case.purpose}) should score {expected:.4g}, yours scored {got:.4g}")
 
 
+def _scores(value: Any, count: int) -> list[float]:
+    """The object_accuracy() scores of a child's record, one per tie case."""
+    if not isinstance(value, list) or len(value) != count:
+        raise InvalidValue(
+            f"The grader expected {count} scores from object_accuracy(), one per "
+            f"output vector it passed, and found {_shorten(value)}.")
+    for index, score in enumerate(value):
+        if not _is_number(score):
+            raise InvalidValue(
+                f"object_accuracy() returned {_shorten(repr(score))} for output vector "
+                f"{index}; expected a number between 0 and 1.")
+    return [float(score) for score in value]
+
+
+@_refusing_invalid("tie_accuracy")
 def check_object_accuracy(points: float, record: StepRecord) -> Check:
     if not record.ok:
         return step_failed("tie_accuracy", points, record, "object_accuracy()")
     cases = _probes.TIE_CASES
-    got = record.values.get("scores", [])
+    got = _scores(record.values.get("scores"), len(cases))
     expected = [object_accuracy(np.float32(c.outputs), c.true_class) for c in cases]
-    if len(got) == len(expected) and np.allclose(got, expected, atol=1e-6):
+    wrong = [i for i, (g, e) in enumerate(zip(got, expected)) if not _same_score(g, e)]
+    if not wrong:
         return _check("tie_accuracy", points, True,
                       "object_accuracy() scores exact ties of every size as "
                       "1/|ties| and nearly equal outputs as no tie.")
-    wrong = [i for i, (g, e) in enumerate(zip(got, expected)) if abs(g - e) > 1e-6]
     first = wrong[0]
     smallest = _describe_case(cases[first], expected[first], got[first])
+    details = [_describe_case(cases[i], expected[i], got[i]) for i in wrong]
     for defect, rule, sentence in TIE_DEFECTS:
         predicted = [rule(np.float32(c.outputs), c.true_class) for c in cases]
-        if np.allclose(got, predicted, atol=1e-6):
+        if all(_same_score(g, p) for g, p in zip(got, predicted)):
             return _check("tie_accuracy", points, False, f"{sentence}: {smallest}.",
-                          defect, [_describe_case(cases[i], expected[i], got[i])
-                                   for i in wrong])
+                          defect, details)
     return _check("tie_accuracy", points, False,
                   f"object_accuracy() differs from the tie-aware rule: {smallest}.",
-                  None, [_describe_case(cases[i], expected[i], got[i]) for i in wrong])
+                  None, details)
 
 
+@_refusing_invalid("tie_accuracy")
 def check_test_model_probe(points: float, record: StepRecord) -> Check:
     """Judge test_model() driven by the probe model whose outputs we chose."""
     if not record.ok:
@@ -321,6 +593,7 @@ def check_test_model_probe(points: float, record: StepRecord) -> Check:
                            "test_model() on the grader's probe model")
     cases = _probes.TIE_CASES
     got = record.values.get("accuracy")
+    calls = record.values.get("calls")
     outputs, true_classes = _probes.tie_probe_arrays()
     expected = tie_aware_accuracy(outputs, true_classes)
     details = [
@@ -330,12 +603,16 @@ def check_test_model_probe(points: float, record: StepRecord) -> Check:
     if not isinstance(got, float):
         return _check("tie_accuracy", points, False,
                       f"test_model() should return the accuracy as a number, it "
-                      f"returned {got}.", None, details)
+                      f"returned {_shorten(got)}.", None, details)
+    if not math.isfinite(got):
+        return _check("tie_accuracy", points, False,
+                      f"test_model() returned {got}; return the accuracy as a "
+                      f"number between 0 and 1 (here {expected:.4f}).", None, details)
     if abs(got - expected) < 1e-6:
         return _check("tie_accuracy", points, True,
                       "test_model() gives the tie-aware accuracy on outputs with "
                       "ties of every size.", None, details)
-    if "evaluate" in record.values.get("calls", []):
+    if isinstance(calls, list) and "evaluate" in calls:
         return _check("tie_accuracy", points, False,
                       "test_model() returns Keras evaluate()'s accuracy, which "
                       "ignores ties; compute the tie-aware accuracy from the "
@@ -366,13 +643,26 @@ def check_test_model_probe(points: float, record: StepRecord) -> Check:
 
 # -- architecture -------------------------------------------------------------
 
+def _model_layers(record: StepRecord, call: str) -> tuple[dict, list[dict]]:
+    """The model description of a child's record, checked for its shape."""
+    model = record.values.get("model")
+    layers = model.get("layers") if isinstance(model, dict) else None
+    if not isinstance(model, dict) or not isinstance(layers, list) or not all(
+            isinstance(layer, dict) and isinstance(layer.get("class"), str)
+            for layer in layers):
+        raise InvalidValue(
+            f"The grader could not read the description of the model {call} "
+            f"built (found {_shorten(model)}).")
+    return model, layers
+
+
+@_refusing_invalid("architecture")
 def check_architecture(points: float, record: StepRecord, settings,
                        number_of_classes: int, output_activations: tuple[str, ...],
                        call: str) -> Check:
     if not record.ok:
         return step_failed("architecture", points, record, call)
-    model = record.values["model"]
-    layers = model["layers"]
+    model, layers = _model_layers(record, call)
     dense = [layer for layer in layers if layer["class"] == "Dense"]
     others = [layer["class"] for layer in layers if layer["class"] not in (
         "Dense", "InputLayer")]
@@ -384,13 +674,15 @@ def check_architecture(points: float, record: StepRecord, settings,
         f"expected: {expected_hidden} hidden Dense layers "
         f"{list(zip(settings.units_per_layer, settings.hidden_activations))}, then "
         f"Dense({number_of_classes}, {' or '.join(output_activations)})",
-        f"found: {found or 'no Dense layer'}",
-        f"loss: {model.get('loss')}, optimizer: {model.get('optimizer')}",
+        f"found: {_shorten(found, 600) or 'no Dense layer'}",
+        f"loss: {_shorten(model.get('loss'))}, "
+        f"optimizer: {_shorten(model.get('optimizer'))}",
     ]
     if others:
         return _check("architecture", points, False,
-                      f"The model has layers other than Dense ({', '.join(others)}); "
-                      "the assignment allows Dense layers only.", None, details)
+                      "The model has layers other than Dense "
+                      f"({_shorten(', '.join(others), 300)}); the assignment allows "
+                      "Dense layers only.", None, details)
     if output is None:
         return _check("architecture", points, False, "The model has no Dense layer.",
                       None, details)
@@ -406,21 +698,25 @@ def check_architecture(points: float, record: StepRecord, settings,
                       Defect(4, "wrong number of hidden layers"), details)
     if output.get("units") != number_of_classes:
         return _check("architecture", points, False,
-                      f"The output layer has {output.get('units')} units; it needs "
-                      f"one per class, {number_of_classes}. Count the classes from "
-                      "the mapped labels, not from the largest label value.",
+                      f"The output layer has {_shorten(output.get('units'))} units; "
+                      f"it needs one per class, {number_of_classes}. Count the "
+                      "classes from the mapped labels, not from the largest label "
+                      "value.",
                       Defect(5, "output layer of the wrong size"), details)
     for index, (layer, units, activation) in enumerate(
             zip(hidden, settings.units_per_layer, settings.hidden_activations), 1):
-        if layer.get("units") != units or layer.get("activation") != activation:
+        if (layer.get("units") != units
+                or canonical_activation(layer.get("activation"))
+                != canonical_activation(activation)):
+            found = (f"Dense({_shorten(layer.get('units'))}, "
+                     f"{_shorten(layer.get('activation'))})")
             return _check("architecture", points, False,
-                          f"Hidden layer {index} is Dense({layer.get('units')}, "
-                          f"{layer.get('activation')}); the settings ask for "
+                          f"Hidden layer {index} is {found}; the settings ask for "
                           f"Dense({units}, {activation}).", None, details)
     if output.get("activation") not in output_activations:
         return _check("architecture", points, False,
-                      f"The output layer uses {output.get('activation')}; expected "
-                      f"{' or '.join(output_activations)}.", None, details)
+                      f"The output layer uses {_shorten(output.get('activation'))}; "
+                      f"expected {' or '.join(output_activations)}.", None, details)
     return _check("architecture", points, True,
                   f"{expected_hidden} hidden layers with the requested units and "
                   f"activations, and {number_of_classes} output units.", None, details)
@@ -428,17 +724,33 @@ def check_architecture(points: float, record: StepRecord, settings,
 
 # -- accuracy -----------------------------------------------------------------
 
+#: How far a reported accuracy may be from the model's own and still match.
+_REPORT_TOLERANCE = 0.0015
+
+
+@_refusing_invalid("test_accuracy", with_accuracy=True)
 def check_test_accuracy(points: float, record: StepRecord, reference: Reference,
                         tolerance: float, call: str) -> tuple[Check, float | None]:
     if not record.ok:
         return step_failed("test_accuracy", points, record, call), None
     outputs = record.array("outputs")
     labels = reference.test_labels.ravel()
+    kind = _not_numbers(outputs)
+    if kind is not None:
+        return _check("test_accuracy", points, False,
+                      f"The model's outputs on the test objects are {kind}; "
+                      "expected numbers.", None), None
     if outputs.ndim != 2 or outputs.shape[0] != labels.size:
         return _check("test_accuracy", points, False,
                       f"The model's outputs on the {labels.size} test objects have "
                       f"shape {outputs.shape}; expected ({labels.size}, classes).",
                       None), None
+    if not np.isfinite(outputs).all():
+        rows = int((~np.isfinite(outputs)).any(axis=1).sum())
+        return _check("test_accuracy", points, False,
+                      f"The model's outputs hold NaN or infinite values for {rows} "
+                      f"of the {labels.size} test objects, so no class can be "
+                      "read from them; training has likely diverged.", None), None
     if outputs.shape[1] <= labels.max():
         accuracy = 0.0
     else:
@@ -463,24 +775,49 @@ def check_test_accuracy(points: float, record: StepRecord, reference: Reference,
 
 
 def check_reported_accuracy(points: float, reported: Any, actual: float | None,
-                            source: str) -> Check:
+                            source: str, test_objects: int | None = None) -> Check:
+    """Judge the accuracy a submission reports against its model's outputs.
+
+    Args:
+        reported: What the submission returned or printed.
+        actual: The tie-aware accuracy of the model's outputs, or None when
+            there are no outputs.
+        source: Who reported it, starting the student's sentence.
+        test_objects: The number N of test objects; when given, an accuracy
+            divided by N + 1 instead of N is recognized.
+    """
     if actual is None:
         return not_run("reported_accuracy", points,
                        "Not checked: there are no model outputs to compare with.")
     if not isinstance(reported, float):
         return _check("reported_accuracy", points, False,
-                      f"{source} gave no accuracy as a number (got {reported!r}).")
+                      f"{source} gave no accuracy as a number "
+                      f"(got {_shorten(reported)}).")
     details = [f"reported: {reported:.4f}; tie-aware accuracy of the model's own "
                f"outputs: {actual:.4f}"]
-    if abs(reported - actual) <= 0.0015:
+    if not math.isfinite(reported):
+        return _check("reported_accuracy", points, False,
+                      f"{source} reports {reported}, not an accuracy between 0 and "
+                      f"1; the model's outputs give {actual:.4f}.", None, details)
+    if abs(reported - actual) <= _REPORT_TOLERANCE:
         return _check("reported_accuracy", points, True,
                       f"{source} reports {reported:.4f}, the tie-aware accuracy of "
                       "the model's outputs.", None, details)
-    if abs(reported - actual * 100) <= 0.15:
+    if abs(reported - actual * 100) <= 100 * _REPORT_TOLERANCE:
         return _check("reported_accuracy", points, False,
                       f"{source} reports a percentage ({reported:.2f}); report a "
                       "fraction between 0 and 1.",
                       Defect(10, "accuracy as a percentage"), details)
+    if (isinstance(test_objects, int) and test_objects > 0
+            and abs(reported - actual * test_objects / (test_objects + 1))
+            <= _REPORT_TOLERANCE):
+        return _check("reported_accuracy", points, False,
+                      f"{source} reports {reported:.4f}, which is the tie-aware "
+                      f"accuracy {actual:.4f} times N/(N + 1) for the N = "
+                      f"{test_objects} test objects: the sum of the objects' "
+                      "accuracies is divided by N + 1. Divide it by the number of "
+                      "test objects.",
+                      Defect(10, "overall accuracy divided by N + 1"), details)
     return _check("reported_accuracy", points, False,
                   f"{source} reports {reported:.4f}, but the tie-aware accuracy of "
                   f"the model's outputs is {actual:.4f}.", None, details)
@@ -507,9 +844,10 @@ def _labels_as_classes(labels: np.ndarray) -> np.ndarray:
     return labels.ravel()
 
 
+@_refusing_invalid("loader")
 def check_fit_labels(points: float, record: StepRecord, reference: Reference) -> Check:
     """Form B: judge the loaded training set through what reached fit()."""
-    if not (record.out_dir / f"{record.id}__fit_labels.npy").exists():
+    if not record.has_array("fit_labels"):
         return step_failed("loader", points, record, "nn_keras()")
     inputs, labels = record.array("fit_inputs"), record.array("fit_labels")
     want = reference.training_labels.ravel()
@@ -521,8 +859,17 @@ def check_fit_labels(points: float, record: StepRecord, reference: Reference) ->
                       f"The training inputs passed to fit() have shape {inputs.shape}; "
                       f"the file holds {reference.training_inputs.shape}.", None,
                       details)
+    if labels.dtype.kind in "US":
+        examples = ", ".join(str(token) for token in labels.ravel()[:3])
+        return _check("loader", points, False,
+                      "The training labels passed to fit() are strings (such as "
+                      f"{_shorten(examples)}): the label tokens as the file holds "
+                      "them. Keras trains on numbers, so map the labels to integers "
+                      "0..K-1 in order of first appearance, training file first.",
+                      Defect(12, "string labels passed to fit()"), details)
+    _require_finite_numbers(labels, "Your code passed fit() training labels")
     got = _labels_as_classes(labels)
-    if got.shape != want.shape or not np.array_equal(got.astype(np.int64), want):
+    if got.shape != want.shape or not np.array_equal(got, want):
         return _check("loader", points, False,
                       "The training labels passed to fit() do not follow the "
                       "course mapping (integers 0..K-1 by first appearance, training "
@@ -533,9 +880,10 @@ def check_fit_labels(points: float, record: StepRecord, reference: Reference) ->
                   "the course loader.", None, details)
 
 
+@_refusing_invalid("normalization")
 def check_fit_inputs(points: float, record: StepRecord, reference: Reference) -> Check:
     """Form B: judge normalization through the inputs that reached fit()."""
-    if not (record.out_dir / f"{record.id}__fit_inputs.npy").exists():
+    if not record.has_array("fit_inputs"):
         return step_failed("normalization", points, record, "nn_keras()")
     got = record.array("fit_inputs")
     raw = reference.training_inputs
@@ -544,6 +892,7 @@ def check_fit_inputs(points: float, record: StepRecord, reference: Reference) ->
         return _check("normalization", points, False,
                       "Not checked: the inputs passed to fit() do not have the "
                       "training file's shape.")
+    _require_finite_numbers(got, "Your code passed fit() training inputs")
     if np.allclose(got, raw / scale):
         note = ("" if raw.min() < 0 else " (This data has no negative values, so "
                 "the plain maximum would pass here too.)")

@@ -6,6 +6,7 @@ A spec is a TOML file. The shipped ones live in ``grader/assignments``;
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,26 @@ FORM_CHECKS = {
     "B": ("loader", "normalization", "architecture", "test_accuracy",
           "reported_accuracy"),
 }
+
+#: Activation names a Dense layer of Keras 3 (3.15, as TensorFlow 2.21
+#: installs it) accepts and can train with. Keras also knows "glu", which
+#: halves the layer's width, and "threshold", which needs arguments a name
+#: cannot give; neither works as a hidden layer's activation by name.
+HIDDEN_ACTIVATIONS = (
+    "celu", "elu", "exponential", "gelu", "hard_shrink", "hard_sigmoid",
+    "hard_silu", "hard_swish", "hard_tanh", "leaky_relu", "linear",
+    "log_sigmoid", "log_softmax", "mish", "relu", "relu6", "selu", "sigmoid",
+    "silu", "soft_shrink", "softmax", "softplus", "softsign", "sparse_plus",
+    "sparse_sigmoid", "sparsemax", "squareplus", "swish", "tanh", "tanh_shrink",
+)
+#: Names Keras maps to another function: a layer built with the key reports
+#: the value as its activation.
+ACTIVATION_ALIASES = {"swish": "silu", "hard_swish": "hard_silu"}
+
+
+def canonical_activation(name: Any) -> Any:
+    """The name a Keras layer reports for activation ``name``."""
+    return ACTIVATION_ALIASES.get(name, name) if isinstance(name, str) else name
 
 
 @dataclass(frozen=True)
@@ -117,7 +138,18 @@ def _require(table: dict, key: str, kind: type | tuple, where: str) -> Any:
         raise SpecError(
             f"{where}: {key!r} must be {expected}, got {value!r}"
         )
+    _finite(value, key, where)
     return value
+
+
+def _finite(value: Any, key: str, where: str) -> None:
+    # TOML has nan and inf, and both slip through every comparison with a
+    # bound: a limit of nan would never be reached, points of inf or nan
+    # would spoil every score.
+    if isinstance(value, float) and not math.isfinite(value):
+        raise SpecError(
+            f"{where}: {key!r} must be a finite number, got {value!r}"
+        )
 
 
 def _optional(table: dict, key: str, kind: type | tuple, default: Any,
@@ -162,6 +194,13 @@ def _parse_run(form: str, table: dict, where: str) -> RunSettings:
         if not all(isinstance(a, str) for a in activations):
             raise SpecError(f"{where}: 'hidden_activations' entries must be "
                             f"strings, got {activations!r}")
+        unknown = [a for a in activations if a not in HIDDEN_ACTIVATIONS]
+        if unknown:
+            raise SpecError(
+                f"{where}: 'hidden_activations' has {unknown[0]!r}, which is not "
+                "an activation a Keras Dense layer accepts by name; use one of "
+                f"{', '.join(HIDDEN_ACTIVATIONS)}"
+            )
         units_argument = tuple(int(u) for u in units)
     return RunSettings(
         dataset=_require(table, "dataset", str, where),
@@ -193,6 +232,7 @@ def _parse(table: dict, path: Path) -> Spec:
                 f"{where} [points]: unknown check {name!r}; the checks are "
                 f"{', '.join(CHECK_NAMES)}"
             )
+        _finite(value, name, f"{where} [points]")
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             raise SpecError(
                 f"{where} [points]: {name!r} must be a number of points >= 0, "

@@ -5,11 +5,20 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from grader._errors import SpecError
 from grader._resources import assignments_dir
-from grader._spec import CHECK_NAMES, FORM_CHECKS, FORMS, load_spec, shipped_specs
+from grader._spec import (
+    CHECK_NAMES,
+    FORM_CHECKS,
+    FORMS,
+    HIDDEN_ACTIVATIONS,
+    canonical_activation,
+    load_spec,
+    shipped_specs,
+)
 
 SAMPLE_TEXT = (assignments_dir() / "sample.toml").read_text(encoding="utf-8")
 
@@ -273,4 +282,72 @@ def test_optional_settings_of_the_wrong_kind_are_named(
     path = write_spec(tmp_path, edit(old, new))
 
     with pytest.raises(SpecError, match=message):
+        load_spec(str(path))
+
+
+@pytest.mark.parametrize("form", ["A", "D"])
+def test_unknown_hidden_activation_is_named_with_the_allowed_ones(
+    tmp_path: Path, form: str
+):
+    path = write_spec(tmp_path, edit_form(
+        form, 'hidden_activations = ["relu", "tanh"]',
+        'hidden_activations = ["relu", "reluu"]'))
+
+    with pytest.raises(SpecError, match=re.escape(
+            f"{path} [forms.{form}]: 'hidden_activations' has 'reluu', which is not "
+            "an activation a Keras Dense layer accepts by name; use one of "
+            + ", ".join(HIDDEN_ACTIVATIONS))):
+        load_spec(str(path))
+
+
+@pytest.mark.parametrize("name", ["ReLU", "", "none", "glu", "threshold"])
+def test_activation_names_are_exact_and_trainable(tmp_path: Path, name: str):
+    path = write_spec(tmp_path, edit_form(
+        "A", 'hidden_activations = ["relu", "tanh"]',
+        f'hidden_activations = ["{name}", "tanh"]'))
+
+    with pytest.raises(SpecError, match=f"'hidden_activations' has '{name}'"):
+        load_spec(str(path))
+
+
+@pytest.mark.parametrize("name", ["swish", "hard_swish", "gelu", "leaky_relu"])
+def test_less_common_activations_load(tmp_path: Path, name: str):
+    path = write_spec(tmp_path, edit_form(
+        "D", 'hidden_activations = ["relu", "tanh"]',
+        f'hidden_activations = ["{name}", "tanh"]'))
+
+    assert load_spec(str(path)).runs["D"].hidden_activations == (name, "tanh")
+
+
+def test_every_allowed_activation_works_in_a_keras_dense_layer():
+    keras = pytest.importorskip("keras")
+    inputs = np.linspace(-2, 2, 12, dtype="float32").reshape(3, 4)
+
+    for name in HIDDEN_ACTIVATIONS:
+        layer = keras.layers.Dense(5, activation=name)
+        outputs = np.asarray(layer(inputs))
+
+        assert outputs.shape == (3, 5), name
+        # The name the child reads off the layer is the one the judge expects.
+        assert layer.activation.__name__ == canonical_activation(name), name
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "+nan"])
+@pytest.mark.parametrize(("old", "key", "table"), [
+    ("wall_seconds = 60", "wall_seconds", " [limits]"),
+    ("cpu_seconds = 600", "cpu_seconds", " [limits]"),
+    ("accuracy_tolerance = 0.05", "accuracy_tolerance", ""),
+    ("loader = 2", "loader", " [points]"),
+    ("reported_accuracy = 1", "reported_accuracy", " [points]"),
+    ("# compat_penalty_numpy_units = 0", "compat_penalty_numpy_units", ""),
+], ids=["wall-seconds", "cpu-seconds", "tolerance", "points", "last-points",
+        "penalty"])
+def test_nan_and_infinity_are_refused_wherever_a_number_is_read(
+    tmp_path: Path, value: str, old: str, key: str, table: str
+):
+    path = write_spec(tmp_path, edit(old, f"{key} = {value}"))
+    shown = repr(float(value))
+
+    with pytest.raises(SpecError, match=re.escape(
+            f"{path}{table}: {key!r} must be a finite number, got {shown}")):
         load_spec(str(path))
