@@ -25,6 +25,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from grader._records import ChannelWriter, npy_bytes
+
 STEP_OUTPUT_CAP = 200_000
 MAX_RECORDED_PREDICT_ROWS = 500_000
 
@@ -73,15 +75,16 @@ class StepFailed(Exception):
 
 
 class _Job:
-    def __init__(self, job_dir: Path):
+    def __init__(self, job_dir: Path, channel: ChannelWriter):
         self.job_dir = job_dir
         self.spec = json.loads((job_dir / "job.json").read_text())
         self.inputs_dir = job_dir / "inputs"
-        self.out_dir = job_dir / "out"
-        self.out_dir.mkdir(exist_ok=True)
+        self.channel = channel
         self.submission_path = Path(self.spec["submission"])
         self.module: Any = None
         self.model: Any = None
+        #: Arrays of the step being run, sent with its record.
+        self.arrays: dict[str, bytes] = {}
 
     def array(self, name: str) -> np.ndarray:
         return np.load(self.inputs_dir / f"{name}.npy", allow_pickle=False)
@@ -93,13 +96,12 @@ class _Job:
                 f"{name} is not a numeric array (it holds Python objects of "
                 f"type {type(array.flat[0]).__name__ if array.size else '?'})"
             )
-        np.save(self.out_dir / f"{step_id}__{name}.npy", array, allow_pickle=False)
+        self.arrays[name] = npy_bytes(array)
         return list(array.shape)
 
-    def write_record(self, step_id: str, record: dict[str, Any]) -> None:
-        temporary = self.out_dir / f".{step_id}.json.tmp"
-        temporary.write_text(json.dumps(record, default=_json_default))
-        os.replace(temporary, self.out_dir / f"{step_id}.json")
+    def send_record(self, record: dict[str, Any]) -> None:
+        arrays, self.arrays = self.arrays, {}
+        self.channel.send(record, arrays, default=_json_default)
 
 
 def _json_default(value: Any) -> Any:
@@ -277,7 +279,7 @@ class _HiddenPackages(importlib.abc.MetaPathFinder):
 
 def _step_import(job: _Job, step: dict[str, Any]) -> dict[str, Any]:
     if _mentions_keras(job.submission_path):
-        _install_keras_compat(job.out_dir)
+        _install_keras_compat()
     sys.meta_path.insert(0, _HiddenPackages())
     sys.path.insert(0, str(job.submission_path.parent))
     sys.argv = [str(job.submission_path)]
@@ -489,11 +491,10 @@ def _test_outputs(job: _Job, recorder: _KerasRecorder,
 # Keras 3.13 and later refuse a numpy integer as a layer's unit count, and the
 # lecture's ``np.max(labels) + 1`` is one. That is a change of the environment,
 # not the student's mistake, so the child converts such counts before Keras
-# sees them and tells the parent in ``out/compat.json``. The file has no "id",
-# so the parent never mistakes it for a step record.
+# sees them and tells the parent in a "compat" message on the channel.
 
-COMPAT_FILE = "compat.json"
 _compat_events: list[str] = []
+_channel: ChannelWriter | None = None
 
 
 def _mentions_keras(path: Path) -> bool:
@@ -525,17 +526,16 @@ def _integer_like_units(value: Any) -> int | None:
     return converted if converted > 0 else None
 
 
-def _record_compat_event(out_dir: Path, event: str) -> None:
-    """Write the event to ``out/compat.json`` at once, so a later kill keeps it."""
+def _record_compat_event(event: str) -> None:
+    """Tell the parent at once, so that a later kill keeps the event."""
     if event in _compat_events:
         return
     _compat_events.append(event)
-    temporary = out_dir / f".{COMPAT_FILE}.tmp"
-    temporary.write_text(json.dumps({"events": _compat_events}))
-    os.replace(temporary, out_dir / COMPAT_FILE)
+    if _channel is not None:
+        _channel.send({"compat": _compat_events})
 
 
-def _install_keras_compat(out_dir: Path) -> None:
+def _install_keras_compat() -> None:
     """Make ``keras.layers.Dense`` accept numpy integer unit counts.
 
     ``tf.keras.layers.Dense`` is the same class, so one patch serves both
@@ -558,12 +558,12 @@ def _install_keras_compat(out_dir: Path) -> None:
             converted = _integer_like_units(args[0])
             if converted is not None:
                 args = (converted, *args[1:])
-                _record_compat_event(out_dir, "numpy_int_units")
+                _record_compat_event("numpy_int_units")
         elif "units" in kwargs:
             converted = _integer_like_units(kwargs["units"])
             if converted is not None:
                 kwargs["units"] = converted
-                _record_compat_event(out_dir, "numpy_int_units")
+                _record_compat_event("numpy_int_units")
         original(self, *args, **kwargs)
 
     # Keras reads the constructor's signature in Operation.__new__ (for its
@@ -609,20 +609,23 @@ def run_step(job: _Job, step: dict[str, Any]) -> bool:
     record["seconds"] = round(time.monotonic() - started, 3)
     record["stdout"] = captured.getvalue()
     record["stdout_dropped_chars"] = captured.dropped
-    job.write_record(step["id"], record)
+    job.send_record(record)
     return record["ok"]
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a job: ``JOB_DIR RESULTS_FD``, the pipe the parent reads results from."""
+    global _channel
     argv = sys.argv[1:] if argv is None else argv
-    job = _Job(Path(argv[0]).resolve())
+    _channel = ChannelWriter(int(argv[1]))
+    job = _Job(Path(argv[0]).resolve(), _channel)
     job.submission_path = job.submission_path.resolve()
     _seed_everything(job.spec["seed"])
     for step in job.spec["steps"]:
         succeeded = run_step(job, step)
         if not succeeded and step.get("required", False):
             break
-    (job.out_dir / "done").write_text("done\n")
+    _channel.send({"done": True})
     return 0
 
 

@@ -6,7 +6,6 @@ happens to one child, the others are graded and written.
 
 from __future__ import annotations
 
-import json
 import itertools
 import logging
 import os
@@ -597,30 +596,13 @@ def _spare_the_student(checks: list[Check], records: dict[str, StepRecord]) -> N
 
 # -- compatibility notes ------------------------------------------------------
 
-#: Events the child may report in ``out/compat.json``; others are ignored.
+#: Events the child may report on its channel; others are ignored.
 COMPAT_EVENTS = ("numpy_int_units",)
-COMPAT_FILE_MAX_BYTES = 4096
 
 
 def _compat_events(outcome: JobOutcome) -> list[str]:
-    """The compatibility shims the child used, read as untrusted input.
-
-    The file sits beside the step records; without any record there is no
-    folder to look in, and no note.
-    """
-    out_dir = next((record.out_dir for record in outcome.records.values()
-                    if record.out_dir is not None), None)
-    path = out_dir / "compat.json" if out_dir is not None else None
-    try:
-        if path is None or path.stat().st_size > COMPAT_FILE_MAX_BYTES:
-            return []
-        raw = json.loads(path.read_text(encoding="utf-8", errors="replace"))
-    except (OSError, ValueError):
-        return []
-    events = raw.get("events") if isinstance(raw, dict) else None
-    if not isinstance(events, list):
-        return []
-    return [event for event in COMPAT_EVENTS if event in events]
+    """The compatibility shims the child used, read as untrusted input."""
+    return [event for event in COMPAT_EVENTS if event in outcome.compat]
 
 
 def _numpy_units_note(checks: list[Check], penalty: float) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from grader import _probes
-from grader._judge import StepRecord
+from grader._records import StepRecord, parse_channel
 from grader._sandbox import ChildRun, Limits, Zygote, run_child
 from grader._spec import RunSettings
 
@@ -36,6 +36,10 @@ class JobOutcome:
     run: ChildRun
     records: dict[str, StepRecord] = field(default_factory=dict)
     finished: bool = False
+    #: Compatibility shims the child had to use (see ``_child``).
+    compat: list[str] = field(default_factory=list)
+    #: Why the child's results could not all be read, if so.
+    channel_problem: str = ""
 
 
 def steps_for_form(form: str, data: PreparedData, probe_dir: Path) -> list[dict]:
@@ -94,37 +98,16 @@ def prepare_job(job_dir: Path, submission: Path, steps: list[dict],
     (job_dir / "job.json").write_text(json.dumps(job, indent=1))
 
 
-def read_records(job_dir: Path) -> dict[str, StepRecord]:
-    """Read the step records a child left, trusting nothing but their format."""
-    out = job_dir / "out"
-    records = {}
-    for path in sorted(out.glob("*.json")) if out.is_dir() else []:
-        if path.stat().st_size > 5_000_000:
-            continue
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8", errors="replace"))
-        except json.JSONDecodeError:
-            continue
-        if not isinstance(raw, dict) or raw.get("id") != path.stem:
-            continue
-        records[path.stem] = StepRecord(
-            id=path.stem,
-            ok=raw.get("ok") is True,
-            values=raw.get("values") if isinstance(raw.get("values"), dict) else {},
-            error=raw.get("error") if isinstance(raw.get("error"), dict) else {},
-            stdout=str(raw.get("stdout", "")),
-            out_dir=out,
-        )
-    return records
-
-
 def run_job(job_dir: Path, limits: Limits, seed: int,
             zygote: Zygote | None = None) -> JobOutcome:
     run = run_child(job_dir, limits, seed, zygote)
+    channel = parse_channel(run.results)
     return JobOutcome(
         run=run,
-        records=read_records(job_dir),
-        finished=(job_dir / "out" / "done").is_file(),
+        records=channel.records,
+        finished=channel.finished,
+        compat=channel.compat,
+        channel_problem=channel.problem,
     )
 
 

@@ -23,12 +23,10 @@ from typing import Any, Callable, TypeVar
 import numpy as np
 
 from grader import _probes
+from grader._records import _NOT_NUMBERS, InvalidValue, StepRecord, _shorten
 from grader._result import Check, Defect
 from grader._spec import canonical_activation
 from reference import normalization_scale, object_accuracy, tie_aware_accuracy
-
-#: Arrays larger than this are refused: no honest answer is this big.
-MAX_ARRAY_BYTES = 512 * 1024 * 1024
 
 TITLES = {
     "loader": "Data loader",
@@ -38,107 +36,6 @@ TITLES = {
     "test_accuracy": "Test accuracy of the trained model",
     "reported_accuracy": "Reported accuracy",
 }
-
-#: What an array holds instead of real numbers, by numpy dtype kind.
-_NOT_NUMBERS = {
-    "b": "booleans",
-    "U": "strings",
-    "S": "byte strings",
-    "O": "Python objects",
-    "c": "complex numbers",
-    "M": "dates",
-    "m": "time spans",
-    "V": "raw records",
-}
-
-
-class InvalidValue(ValueError):
-    """A value a child returned that cannot be judged.
-
-    The message is a sentence for the student; the check that meets this
-    error fails with it.
-    """
-
-
-def _shorten(value: Any, limit: int = 120) -> str:
-    text = value if isinstance(value, str) else repr(value)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
-
-
-def _read_npy(path: Path) -> np.ndarray:
-    """Load a plain .npy file after checking its header against its size."""
-    size = path.stat().st_size
-    if size > MAX_ARRAY_BYTES:
-        raise InvalidValue(f"it is larger than the limit of {MAX_ARRAY_BYTES} bytes")
-    with path.open("rb") as stream:
-        version = np.lib.format.read_magic(stream)
-        if version == (1, 0):
-            shape, _, dtype = np.lib.format.read_array_header_1_0(stream)
-        elif version == (2, 0):
-            shape, _, dtype = np.lib.format.read_array_header_2_0(stream)
-        else:
-            raise InvalidValue(f"it uses .npy format version {version}, which "
-                               "the child never writes")
-        if dtype.hasobject:
-            raise InvalidValue("it holds pickled Python objects")
-        # A header may promise more data than the file holds; check before
-        # numpy allocates room for it.
-        if math.prod(shape) * dtype.itemsize > size - stream.tell():
-            raise InvalidValue("it is shorter than its header says")
-        stream.seek(0)
-        return np.load(stream, allow_pickle=False)
-
-
-@dataclass
-class StepRecord:
-    """One step as the child recorded it, read with safe loaders only."""
-
-    id: str
-    ok: bool
-    values: dict[str, Any] = field(default_factory=dict)
-    error: dict[str, Any] = field(default_factory=dict)
-    stdout: str = ""
-    out_dir: Path | None = None
-
-    def _array_path(self, name: str) -> Path | None:
-        return None if self.out_dir is None else self.out_dir / f"{self.id}__{name}.npy"
-
-    def has_array(self, name: str) -> bool:
-        """Whether the child left a file for this array, readable or not."""
-        path = self._array_path(name)
-        return path is not None and (path.exists() or path.is_symlink())
-
-    def array(self, name: str) -> np.ndarray:
-        """Read back an array the child saved.
-
-        Raises:
-            InvalidValue: the file is missing, not a regular file, too large,
-                pickled or not a valid .npy file.
-        """
-        path = self._array_path(name)
-        try:
-            if path is None:
-                raise InvalidValue("no folder holds this step's values")
-            if path.is_symlink() or not path.is_file():
-                raise InvalidValue(f"{path.name} is missing or not a regular file")
-            return _read_npy(path)
-        except InvalidValue as error:
-            reason = str(error)
-        except (OSError, ValueError, EOFError, MemoryError, OverflowError) as error:
-            reason = f"it is not a valid .npy file ({_shorten(str(error))})"
-        raise InvalidValue(
-            f"The grader could not read back the array {name!r} saved by step "
-            f"{self.id!r}: {reason}. Code that writes into the grader's folders "
-            "spoils its own results."
-        )
-
-    def failure_text(self) -> str:
-        message = str(self.error.get("message", ""))
-        kind = str(self.error.get("type", ""))
-        if kind == "StepFailed":
-            return message
-        return f"{kind}: {message}" if message else kind
-
 
 @dataclass
 class Reference:

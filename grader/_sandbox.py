@@ -49,6 +49,8 @@ class ChildRun:
     start_error: str = ""
     #: "cold" (a new interpreter) or "warm" (forked from the zygote).
     start: str = "cold"
+    #: Everything the child sent on its results channel.
+    results: bytes = b""
 
 
 class _CappedReader(threading.Thread):
@@ -115,14 +117,19 @@ def _kill_group(process_group: int) -> None:
         pass
 
 
-class _Watch:
-    """Reads a job's output and enforces its wall-clock and output limits."""
+#: Most bytes of results a child may send; far above any honest answer.
+RESULTS_CAP = 768 * 1024 * 1024
 
-    def __init__(self, stdout, stderr, limits: Limits):
+
+class _Watch:
+    """Reads a job's output and results, and enforces wall-clock and output limits."""
+
+    def __init__(self, stdout, stderr, results, limits: Limits):
         self.limits = limits
         self.overflow = threading.Event()
         self.readers = [_CappedReader(stdout, limits.output_bytes, self.overflow.set),
-                        _CappedReader(stderr, limits.output_bytes, self.overflow.set)]
+                        _CappedReader(stderr, limits.output_bytes, self.overflow.set),
+                        _CappedReader(results, RESULTS_CAP, self.overflow.set)]
         for reader in self.readers:
             reader.start()
         self.started = time.monotonic()
@@ -146,6 +153,7 @@ class _Watch:
             output_exceeded=self.overflow.is_set(),
             stdout=self.readers[0].text(),
             stderr=self.readers[1].text(),
+            results=bytes(self.readers[2].kept),
             wall_s=round(wall, 3),
             cpu_s=round(cpu_s, 3),
             peak_rss_mb=round(maxrss_kb / 1024, 1),
@@ -162,7 +170,8 @@ def run_cold(job_dir: Path, limits: Limits, seed: int) -> ChildRun:
     """Run ``python -m grader._child JOB_DIR`` in a new interpreter."""
     work_dir = job_dir / "work"
     work_dir.mkdir(exist_ok=True)
-    command = [sys.executable, "-m", "grader._child", str(job_dir)]
+    results_read, results_write = os.pipe()
+    command = [sys.executable, "-m", "grader._child", str(job_dir), str(results_write)]
     rlimits = limits.as_dict()
     try:
         with _reaper.lock:
@@ -170,13 +179,17 @@ def run_cold(job_dir: Path, limits: Limits, seed: int) -> ChildRun:
                 command, cwd=work_dir, env=child_environment(work_dir, limits, seed),
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE, start_new_session=True,
-                preexec_fn=lambda: apply_rlimits(rlimits))
+                pass_fds=[results_write], preexec_fn=lambda: apply_rlimits(rlimits))
             _reaper.own(process.pid)
     except OSError as error:
+        os.close(results_read)
         return _failed_start(f"could not start the child: {error}")
+    finally:
+        os.close(results_write)
     logger.debug("started cold child %d for %s", process.pid, job_dir)
 
-    watch = _Watch(process.stdout, process.stderr, limits)
+    watch = _Watch(process.stdout, process.stderr, os.fdopen(results_read, "rb"),
+                   limits)
     timed_out = False
     while True:
         pid, status, usage = os.wait4(process.pid, os.WNOHANG)
@@ -263,21 +276,20 @@ class Zygote:
         with self.lock:
             self.next_job += 1
             job = str(self.next_job)
-        out_read, out_write = os.pipe()
-        err_read, err_write = os.pipe()
+        pipes = [os.pipe() for _ in range(3)]
         request = {"job": job, "job_dir": str(job_dir),
                    "env": child_environment(work_dir, limits, seed),
                    "limits": limits.as_dict()}
         try:
             socket.send_fds(self.sock, [json.dumps(request).encode()],
-                            [out_write, err_write])
+                            [write for _, write in pipes])
         except OSError as error:
-            for fd in (out_read, out_write, err_read, err_write):
+            for fd in (fd for pipe in pipes for fd in pipe):
                 os.close(fd)
             return _failed_start(f"the warm TensorFlow process is gone: {error}")
-        os.close(out_write)
-        os.close(err_write)
-        watch = _Watch(os.fdopen(out_read, "rb"), os.fdopen(err_read, "rb"), limits)
+        for _, write in pipes:
+            os.close(write)
+        watch = _Watch(*(os.fdopen(read, "rb") for read, _ in pipes), limits)
         started = self._wait_for("started:" + job, 30)
         if started is None:
             return _failed_start("the warm TensorFlow process did not start the job")

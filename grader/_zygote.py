@@ -10,7 +10,7 @@ Protocol, over a ``SOCK_SEQPACKET`` socket pair, one JSON object a packet:
 
 - zygote -> parent: ``{"ready": true}`` once TensorFlow is imported;
 - parent -> zygote: ``{"job": id, "job_dir", "env", "limits"}`` with the
-  write ends of the job's stdout and stderr pipes attached as file
+  write ends of the job's stdout, stderr and results pipes attached as file
   descriptors;
 - zygote -> parent: ``{"started": id, "pid": pid}``, later
   ``{"exited": id, "status": wait_status, "cpu_s", "maxrss_kb"}``.
@@ -38,7 +38,7 @@ def _send(sock: socket.socket, message: dict) -> None:
     sock.send(json.dumps(message).encode())
 
 
-def _run_job(request: dict, stdout_fd: int, stderr_fd: int) -> int:
+def _run_job(request: dict, stdout_fd: int, stderr_fd: int, results_fd: int) -> int:
     """The forked child: isolate, limit, then run the grader's child side."""
     os.setsid()
     null = os.open(os.devnull, os.O_RDONLY)
@@ -58,7 +58,7 @@ def _run_job(request: dict, stdout_fd: int, stderr_fd: int) -> int:
 
     from grader import _child
 
-    return _child.main([request["job_dir"]])
+    return _child.main([request["job_dir"], str(results_fd)])
 
 
 def _fork(sock: socket.socket, request: dict, fds: list[int]) -> int:
@@ -122,7 +122,7 @@ def serve(sock: socket.socket) -> None:
         readable, _, _ = select.select([sock], [], [], 0.05)
         if readable:
             try:
-                data, fds, _flags, _address = socket.recv_fds(sock, _PACKET, 2)
+                data, fds, _flags, _address = socket.recv_fds(sock, _PACKET, 3)
             except ConnectionResetError:
                 data, fds = b"", []
             if not data:

@@ -199,3 +199,55 @@ def test_cpu_limit_ends_in_its_own_verdict(tmp_path):
     assert "2 s of CPU time" in result.verdict.message
     assert result.resources.cpu_s >= 1.5
     assert result.resources.wall_s < 30
+
+
+#: A form D whose normalization and tie rule are both wrong.
+WRONG_STEPS = """
+import numpy as np
+from numpy_steps import load_dataset
+
+
+def normalize(training_inputs, test_inputs):
+    return training_inputs / np.max(training_inputs), test_inputs / np.max(training_inputs)
+
+
+def object_accuracy(outputs, true_class):
+    return 1.0 if int(np.argmax(outputs)) == int(true_class) else 0.0
+
+
+def create_and_train_model(*args):
+    raise NotImplementedError
+
+
+def test_model(model, test_inputs, test_labels, ints_to_labels):
+    raise NotImplementedError
+"""
+
+CHEATS = """
+import json, os, pathlib
+
+# Patch numpy for everyone in this process, the grader's child included.
+np.allclose = lambda *args, **kwargs: True
+np.array_equal = lambda *args, **kwargs: True
+np.isclose = lambda *args, **kwargs: True
+
+# Forge results where a naive grader might look for them.
+print("normalization passed 2/2\\ntie_accuracy passed 2/2\\nscore 6/6")
+job = pathlib.Path.cwd().parent
+for folder in (job / "out", job, pathlib.Path(__file__).parent):
+    folder.mkdir(exist_ok=True)
+    for name in ("normalize.json", "object_accuracy.json", "result.json"):
+        (folder / name).write_text(json.dumps(
+            {"id": name[:-5], "ok": True, "values": {"scores": [1.0] * 8},
+             "score": 6, "max_score": 6}))
+"""
+
+
+def test_patching_numpy_printing_or_forging_result_files_gains_nothing(tmp_path):
+    honest = grade_one(tmp_path / "honest", WRONG_STEPS)
+    cheat = grade_one(tmp_path / "cheat", WRONG_STEPS + CHEATS)
+
+    assert statuses(honest) == {
+        "loader": "passed", "normalization": "failed", "tie_accuracy": "failed"}
+    assert statuses(cheat) == statuses(honest)
+    assert cheat.score == honest.score == 2

@@ -9,6 +9,7 @@ lose the results of the whole class.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -19,7 +20,10 @@ import pytest
 
 from grader import _judge, _probes
 from grader._child import _as_float
-from grader._judge import InvalidValue, Reference, StepRecord
+from grader import _records
+from grader._judge import Reference
+from grader._records import (ChannelWriter, InvalidValue, StepRecord, npy_bytes,
+                             parse_channel)
 from grader._result import Check
 from grader._spec import RunSettings
 from reference import load_dataset, object_accuracy, tie_aware_accuracy
@@ -30,15 +34,14 @@ POINTS = 2.0
 def make_record(out: Path, step: str, arrays: dict | None = None,
                 values: dict | None = None, ok: bool = True,
                 error: dict | None = None) -> StepRecord:
-    """Leave a step's record in ``out`` as a child does, then read it back."""
+    """Send a step's record over a real channel, as a child does, and read it back."""
     out.mkdir(parents=True, exist_ok=True)
-    for name, array in (arrays or {}).items():
-        np.save(out / f"{step}__{name}.npy", np.asarray(array), allow_pickle=False)
-    record = {"id": step, "ok": ok, "values": values or {}, "error": error or {}}
-    path = out / f"{step}.json"
-    path.write_text(json.dumps(record), encoding="utf-8")
-    raw = json.loads(path.read_text(encoding="utf-8"))
-    return StepRecord(raw["id"], raw["ok"], raw["values"], raw["error"], "", out)
+    stream = out / f"{step}.channel"
+    with stream.open("wb") as sink:
+        ChannelWriter(sink.fileno()).send(
+            {"id": step, "ok": ok, "values": values or {}, "error": error or {}},
+            {name: npy_bytes(np.asarray(array)) for name, array in (arrays or {}).items()})
+    return parse_channel(stream.read_bytes()).records[step]
 
 
 def assert_failed(check: Check, name: str, message: str) -> None:
@@ -48,75 +51,71 @@ def assert_failed(check: Check, name: str, message: str) -> None:
 
 
 def spoil(record: StepRecord, name: str, content: bytes = b"junk") -> None:
-    """Overwrite a saved array, as a later step of a submission could."""
-    (record.out_dir / f"{record.id}__{name}.npy").write_bytes(content)
+    """Replace a sent array with bytes that are not a plain .npy image."""
+    record.blobs[name] = content
 
 
 # -- reading arrays back -------------------------------------------------------
 
-def test_array_reads_back_what_the_child_saved(tmp_path: Path):
+def test_array_reads_back_what_the_child_sent(tmp_path: Path):
     record = make_record(tmp_path, "normalize", {"training": np.eye(3)})
 
     assert np.array_equal(record.array("training"), np.eye(3))
 
 
-def _write_pickled(path: Path) -> None:
-    np.save(path, np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
+def _pickled() -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
+    return buffer.getvalue()
 
 
-def _write_truncated(path: Path) -> None:
-    np.save(path, np.arange(1000.0))
-    path.write_bytes(path.read_bytes()[:200])
+def _truncated() -> bytes:
+    return npy_bytes(np.arange(1000.0))[:200]
 
 
-def _write_huge_header(path: Path) -> None:
-    with path.open("wb") as stream:
-        np.lib.format.write_array_header_1_0(
-            stream, {"descr": "<f8", "fortran_order": False, "shape": (10**12,)})
-        stream.write(b"\0" * 16)
+def _huge_header() -> bytes:
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        buffer, {"descr": "<f8", "fortran_order": False, "shape": (10**12,)})
+    return buffer.getvalue() + b"\0" * 16
 
 
-def _write_symlink(path: Path) -> None:
-    target = path.with_name("elsewhere.npy")
-    np.save(target, np.eye(2))
-    path.symlink_to(target)
-
-
-@pytest.mark.parametrize(("write", "reason"), [
-    (lambda path: None, "normalize__training.npy is missing or not a regular file"),
-    (lambda path: path.write_bytes(b"junk"), "it is not a valid .npy file"),
-    (lambda path: path.write_bytes(b""), "it is not a valid .npy file"),
-    (_write_pickled, "it holds pickled Python objects"),
-    (_write_truncated, "it is shorter than its header says"),
-    (_write_huge_header, "it is shorter than its header says"),
-    (_write_symlink, "normalize__training.npy is missing or not a regular file"),
-    (lambda path: path.mkdir(),
-     "normalize__training.npy is missing or not a regular file"),
-    (lambda path: os.mkfifo(path),
-     "normalize__training.npy is missing or not a regular file"),
-], ids=["missing", "junk", "empty", "pickled", "truncated", "huge-header",
-        "symlink", "directory", "fifo"])
-def test_array_refuses_a_file_that_is_not_a_plain_npy(tmp_path, write, reason):
-    write(tmp_path / "normalize__training.npy")
-    record = StepRecord("normalize", True, out_dir=tmp_path)
+@pytest.mark.parametrize(("blob", "reason"), [
+    (None, "the step sent no array 'training'"),
+    (b"junk", "it is not a valid .npy image"),
+    (b"", "it is not a valid .npy image"),
+    (_pickled(), "it holds pickled Python objects"),
+    (_truncated(), "it is shorter than its header says"),
+    (_huge_header(), "it is shorter than its header says"),
+], ids=["missing", "junk", "empty", "pickled", "truncated", "huge-header"])
+def test_array_refuses_bytes_that_are_not_a_plain_npy(blob, reason):
+    record = StepRecord("normalize", True,
+                        blobs={} if blob is None else {"training": blob})
 
     with pytest.raises(InvalidValue, match=re.escape(
-            "The grader could not read back the array 'training' saved by step "
+            "The grader could not read back the array 'training' sent by step "
             f"'normalize': {reason}")):
         record.array("training")
 
 
-def test_array_refuses_a_file_over_the_size_limit(tmp_path, monkeypatch):
+def test_array_refuses_an_image_over_the_size_limit(tmp_path, monkeypatch):
     record = make_record(tmp_path, "train", {"outputs": np.zeros((100, 10))})
-    monkeypatch.setattr(_judge, "MAX_ARRAY_BYTES", 1000)
+    monkeypatch.setattr(_records, "MAX_ARRAY_BYTES", 1000)
 
     with pytest.raises(InvalidValue, match="larger than the limit of 1000 bytes"):
         record.array("outputs")
 
 
-def test_array_without_an_out_folder_is_invalid_not_a_type_error():
-    with pytest.raises(InvalidValue, match="no folder holds this step's values"):
-        StepRecord("train", True).array("outputs")
+def test_channel_stops_at_garbage_and_keeps_what_came_before(tmp_path):
+    record = make_record(tmp_path, "normalize", {"training": np.eye(2)})
+    stream = (tmp_path / "normalize.channel").read_bytes() + b"\x00\x00\x00\x09{not json"
+
+    parsed = parse_channel(stream)
+
+    assert np.array_equal(parsed.records["normalize"].array("training"), np.eye(2))
+    assert not parsed.finished
+    assert "could not all be read" in parsed.problem
+    assert record.id == "normalize"
 
 
 def test_invalid_value_is_a_value_error():
@@ -490,7 +489,7 @@ def test_loader_fails_on_an_overwritten_array(loader_setup):
     check = _judge.check_loader(POINTS, course_record, probe_record, reference, probe)
 
     assert_failed(check, "loader", "could not read back the array 'test_labels' "
-                                   "saved by step 'load_probe'")
+                                   "sent by step 'load_probe'")
 
 
 # -- architecture -------------------------------------------------------------

@@ -23,6 +23,7 @@ from grader._jobs import JobOutcome
 from grader._judge import StepRecord, not_run
 from grader._resources import bundled_datasets_dir
 from grader._result import Check
+from grader._records import parse_channel
 from grader._sandbox import ChildRun
 from grader._spec import load_spec
 
@@ -89,31 +90,27 @@ def test_only_files_that_name_tensorflow_or_keras_get_the_shim(tmp_path):
     assert not _mentions_keras(tmp_path / "missing.py")
 
 
-def _outcome_with_compat(tmp_path: Path, content: str | bytes | None) -> JobOutcome:
-    out = tmp_path / "out"
-    out.mkdir()
-    if isinstance(content, bytes):
-        (out / "compat.json").write_bytes(content)
-    elif content is not None:
-        (out / "compat.json").write_text(content)
-    run = ChildRun(0, None, False, False, "", "", 1.0, 1.0, 1.0)
-    return JobOutcome(run, {"import": StepRecord("import", True, out_dir=out)}, True)
+def _compat_message(header: bytes) -> bytes:
+    return len(header).to_bytes(4, "big") + header
 
 
-@pytest.mark.parametrize("content, expected", [
-    pytest.param('{"events": ["numpy_int_units"]}', ["numpy_int_units"], id="event"),
-    pytest.param('{"events": ["numpy_int_units", "made_up"]}', ["numpy_int_units"],
-                 id="unknown-event-dropped"),
-    pytest.param(None, [], id="no-file"),
-    pytest.param("{not json", [], id="broken-json"),
-    pytest.param('["numpy_int_units"]', [], id="not-an-object"),
-    pytest.param('{"events": "numpy_int_units"}', [], id="events-not-a-list"),
-    pytest.param(b"\xff\xfe", [], id="not-utf8"),
-    pytest.param('{"events": ["numpy_int_units"], "pad": "' + "x" * 10_000 + '"}', [],
-                 id="too-large"),
+@pytest.mark.parametrize("stream, expected", [
+    pytest.param(_compat_message(b'{"compat": ["numpy_int_units"]}'),
+                 ["numpy_int_units"], id="event"),
+    pytest.param(_compat_message(b'{"compat": ["numpy_int_units", "made_up"]}'),
+                 ["numpy_int_units"], id="unknown-event-dropped"),
+    pytest.param(b"", [], id="nothing-sent"),
+    pytest.param(_compat_message(b"{not json"), [], id="broken-json"),
+    pytest.param(_compat_message(b'{"compat": "numpy_int_units"}'), [],
+                 id="events-not-a-list"),
+    pytest.param(_compat_message(b"\xff\xfe"), [], id="not-utf8"),
 ])
-def test_compat_file_is_read_as_untrusted_input(tmp_path, content, expected):
-    assert _compat_events(_outcome_with_compat(tmp_path, content)) == expected
+def test_compat_events_are_read_as_untrusted_input(stream, expected):
+    channel = parse_channel(stream)
+    run = ChildRun(0, None, False, False, "", "", 1.0, 1.0, 1.0)
+    outcome = JobOutcome(run, channel.records, channel.finished, channel.compat)
+
+    assert _compat_events(outcome) == expected
 
 
 def _architecture(points: float, status: str = "passed") -> Check:
