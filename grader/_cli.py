@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import enum
+import itertools
 import logging
 import os
 import sys
+import threading
 from pathlib import Path
 
 from rich.console import Console
@@ -179,12 +181,13 @@ def _grade_with_progress(grader, submissions, console: Console) -> list[Result]:
     total = grader.tasks(submissions)
     if not console.is_terminal:
         # In CI logs a redrawn bar is noise: one line per finished run instead.
-        finished = 0
+        finished = itertools.count(1)
+        lock = threading.Lock()
 
         def log_line(label: str) -> None:
-            nonlocal finished
-            finished += 1
-            console.print(f"[{finished}/{total}] done: {label}", highlight=False)
+            with lock:
+                console.print(f"[{next(finished)}/{total}] done: {label}",
+                              highlight=False)
 
         return grader.grade(submissions, log_line)
 

@@ -28,6 +28,8 @@ from grader._forms import (FORM_FUNCTIONS, SUBMISSION_NAMES, Detected, detect_fo
 from grader._jobs import (JobOutcome, PreparedData, job_settings_summary,
                           prepare_job, run_job, steps_for_form)
 from grader._judge import Reference, StepRecord
+from grader._output_check import check_printed_output
+from grader._output_parser import final_accuracy, parse_output
 from grader._report import report_dirname
 from grader._result import Check, Resources, Result, Verdict
 from grader._limits import MIB
@@ -466,24 +468,37 @@ class ClassGrader:
                 call = "nn_keras()" if form == "B" else "create_and_train_model()"
                 check, actual_accuracy = _judge.check_test_accuracy(
                     points, records[step], reference, spec.accuracy_tolerance, call)
+            elif name == "reported_accuracy":
+                check = self._reported_accuracy(form, points, records, actual_accuracy,
+                                                reference.test_labels.size)
             else:
-                check = self._reported_accuracy(form, points, records, actual_accuracy)
+                check = self._printed_output(form, points, records, reference)
             checks.append(check)
         return checks
 
-    def _reported_accuracy(self, form, points, records, actual) -> Check:
+    def _reported_accuracy(self, form, points, records, actual, objects) -> Check:
         if form == "B":
             record = records["nn_keras"]
-            reported = _judge.printed_final_accuracy(record.stdout)
+            reported = final_accuracy(parse_output(record.stdout))
             return _judge.check_reported_accuracy(
-                points, reported, actual, "The final line nn_keras() prints")
+                points, "no readable line 'classification accuracy=...' in the output"
+                if reported is None else reported, actual,
+                "The final line nn_keras() prints", test_objects=objects)
         record = records["test_model"]
         if not record.ok:
             return _judge.step_failed("reported_accuracy", points, record,
                                       "test_model()")
         return _judge.check_reported_accuracy(
             points, record.values.get("accuracy"), actual,
-            "test_model() on your trained model")
+            "test_model() on your trained model", test_objects=objects)
+
+    def _printed_output(self, form, points, records, reference) -> Check:
+        step, source = (("nn_keras", "nn_keras()") if form == "B"
+                        else ("test_model", "test_model()"))
+        record = records[step]
+        if not record.ok and not record.stdout:
+            return _judge.step_failed("printed_output", points, record, source)
+        return check_printed_output(points, record.stdout, reference, source)
 
 
 def _records_needed(form: str, check: str) -> list[str]:
@@ -497,6 +512,7 @@ def _records_needed(form: str, check: str) -> list[str]:
         "architecture": ["train"],
         "test_accuracy": ["train"],
         "reported_accuracy": ["train", "test_model"],
+        "printed_output": ["train", "test_model"],
     }[check]
 
 

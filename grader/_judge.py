@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, TypeVar
@@ -35,6 +34,7 @@ TITLES = {
     "architecture": "Model architecture",
     "test_accuracy": "Test accuracy of the trained model",
     "reported_accuracy": "Reported accuracy",
+    "printed_output": "Printed results",
 }
 
 @dataclass
@@ -721,19 +721,6 @@ def check_reported_accuracy(points: float, reported: Any, actual: float | None,
 
 
 # -- form B: values recorded from the Keras calls -----------------------------
-
-_FINAL_LINE = re.compile(
-    r"classification\s+accuracy\s*[=:]\s*([0-9]*\.?[0-9]+)\s*(%?)", re.IGNORECASE)
-
-
-def printed_final_accuracy(stdout: str) -> float | str:
-    """The number on the last ``classification accuracy=`` line printed."""
-    matches = _FINAL_LINE.findall(stdout)
-    if not matches:
-        return "no line 'classification accuracy=...' in the output"
-    number, _percent = matches[-1]
-    return float(number)
-
 
 def _labels_as_classes(labels: np.ndarray) -> np.ndarray:
     if labels.ndim == 2 and labels.shape[1] > 1:

@@ -23,13 +23,15 @@ CHECK_NAMES = (
     "architecture",
     "test_accuracy",
     "reported_accuracy",
+    "printed_output",
 )
 #: The checks each form exposes; the others need entry points it lacks.
 FORM_CHECKS = {
     "D": CHECK_NAMES,
-    "A": ("tie_accuracy", "architecture", "test_accuracy", "reported_accuracy"),
+    "A": ("tie_accuracy", "architecture", "test_accuracy", "reported_accuracy",
+          "printed_output"),
     "B": ("loader", "normalization", "architecture", "test_accuracy",
-          "reported_accuracy"),
+          "reported_accuracy", "printed_output"),
 }
 
 #: Activation names a Dense layer of Keras 3 (3.15, as TensorFlow 2.21

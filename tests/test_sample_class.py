@@ -26,7 +26,8 @@ EXPECTED = {
     "grace_form_d_label_mapping": ("finished", {"loader": 6}),
     "heidi_form_d_plain_max": ("finished", {"normalization": 8}),
     "ivan_form_d_never_finishes": ("wall_time", {
-        "architecture": None, "test_accuracy": None, "reported_accuracy": None}),
+        "architecture": None, "test_accuracy": None, "reported_accuracy": None,
+        "printed_output": None}),
 }
 
 
