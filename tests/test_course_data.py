@@ -67,3 +67,21 @@ def test_grading_on_pendigits_gives_correct_submissions_full_marks(tmp_path):
         assert result["settings"]["dataset"] == "pendigits_string"
         assert result["score"] == result["max_score"], [
             (c["name"], c["message"]) for c in result["checks"]]
+
+
+@pytest.mark.slow
+def test_form_a_on_yeast_string_gives_the_correct_solution_full_marks(tmp_path):
+    data = course_data_or_skip()
+    out = tmp_path / "out"
+
+    completed = subprocess.run(
+        [sys.executable, "-m", "grader", "grade",
+         str(sample_class_dir() / "bob_form_a_correct"),
+         "--assignment", "yeast", "--datasets", str(data), "--out", str(out)],
+        capture_output=True, text=True, timeout=1500)
+
+    assert completed.returncode == 0, completed.stderr + completed.stdout
+    result = json.loads((out / "bob_form_a_correct" / "result.json").read_text())
+    assert result["settings"]["dataset"] == "yeast_string"
+    assert result["score"] == result["max_score"], [
+        (c["name"], c["message"]) for c in result["checks"]]
