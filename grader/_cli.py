@@ -65,6 +65,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="output folder (default: ./nngrade-results)")
     grade.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
                        help="submissions graded at once (default: %(default)s)")
+    grade.add_argument("--release", action="store_true",
+                       help="show the checks the spec hides (hidden_checks) in the "
+                            "students' reports too")
     grade.add_argument("--cold", action="store_true",
                        help="start every submission in a new interpreter instead of "
                             "forking it from one warm TensorFlow process")
@@ -152,7 +155,7 @@ def _grade(arguments: argparse.Namespace, console: Console) -> int:
     finally:
         grader.close()
 
-    write_outputs(results, out)
+    write_outputs(results, out, release=arguments.release)
     _print_summary(console, results)
     console.print(f"Reports: {out / 'index.html'}\nGradebook: {out / 'grades.csv'}",
                   highlight=False)

@@ -193,7 +193,7 @@ class ClassGrader:
         """Judge one submission; a failure of ours costs no one else a result."""
         try:
             outcome = future.result() if future else None
-            return self._result(submission, outcome, references)
+            result = self._result(submission, outcome, references)
         except Exception as error:
             logger.exception("grading %s failed", submission.student)
             result = self._empty_result(submission)
@@ -205,7 +205,9 @@ class ClassGrader:
             result.checks = self._all_not_run(
                 submission.form if submission.form in self.spec.runs else "D",
                 "Not graded: the grader failed; this costs you nothing.")
-            return result
+        for check in result.checks:
+            check.visible = check.name not in self.spec.hidden_checks
+        return result
 
     def _empty_result(self, submission: Submission) -> Result:
         return Result(

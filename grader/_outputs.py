@@ -37,12 +37,13 @@ def _number(value: float) -> str:
     return f"{value:g}"
 
 
-def write_outputs(results: Sequence[Result], out_dir: Path) -> None:
+def write_outputs(results: Sequence[Result], out_dir: Path,
+                  release: bool = False) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     for result in results:
         write_json_atomically(out_dir / report_dirname(result.student) / "result.json",
                               result.to_dict())
-    write_reports(results, out_dir)
+    write_reports(results, out_dir, release=release)
     handle, temporary = tempfile.mkstemp(dir=out_dir, prefix=".", suffix=".tmp")
     with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
         stream.write(gradebook_csv(results))

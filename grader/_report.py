@@ -53,6 +53,7 @@ STATUS_LABELS: dict[str, str] = {
     "passed": "passed",
     "failed": "failed",
     "not_run": "not run",
+    "hidden": "hidden until release",
 }
 
 # Characters kept as they are in a student's folder name; anything else could
@@ -138,7 +139,7 @@ def render_index(results: Sequence[Result], title: str) -> str:
     rows = [
         {
             "result": result,
-            "href": quote(report_dirname(result.student)) + "/report.html",
+            "href": quote(report_dirname(result.student)) + "/instructor.html",
             "verdict_class": _verdict_class(result.verdict.kind),
             "full_marks": _has_full_marks(result),
             "cells": _index_cells(result, columns),
@@ -155,11 +156,15 @@ def render_index(results: Sequence[Result], title: str) -> str:
 
 
 def write_reports(
-    results: Sequence[Result], out_dir: Path, *, title: str | None = None
+    results: Sequence[Result], out_dir: Path, *, title: str | None = None,
+    release: bool = False,
 ) -> None:
-    """Write ``<student>/report.html`` for each result and ``index.html``.
+    """Write each student's pages and the class page ``index.html``.
 
-    The student folder is :func:`report_dirname` of the name. Each file is
+    ``<student>/report.html`` is the student's view, in which checks the spec
+    hides show only their titles unless ``release`` is set;
+    ``<student>/instructor.html`` shows everything, and the class page links
+    to it. The student folder is :func:`report_dirname` of the name. Each file is
     written to a temporary file and renamed into place, so a reader never
     sees half a page. The index is titled ``title``, by default after the
     assignment when all results share one.
@@ -172,9 +177,10 @@ def write_reports(
     _check_distinct_folders(result.student for result in results)
 
     for result in results:
-        page = render_report(result)
         folder = out_dir / report_dirname(result.student)
-        _write_text_atomically(folder / "report.html", page)
+        _write_text_atomically(folder / "report.html",
+                               render_report(result.student_view(release)))
+        _write_text_atomically(folder / "instructor.html", render_report(result))
 
     if title is None:
         assignments = {result.assignment for result in results}

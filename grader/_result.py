@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 SCHEMA_VERSION = 1
 
-CheckStatus = Literal["passed", "failed", "not_run"]
+CheckStatus = Literal["passed", "failed", "not_run", "hidden"]
 VerdictKind = Literal[
     "grader_error",
     "wall_time",
@@ -57,6 +57,8 @@ class Check:
     defect: Defect | None = None
     #: Supporting lines: expected/found pairs, the smallest failing input.
     details: list[str] = field(default_factory=list)
+    #: False for a check the spec hides from students until release.
+    visible: bool = True
 
 
 @dataclass
@@ -105,6 +107,24 @@ class Result:
     @property
     def max_score(self) -> float:
         return round(sum(check.max_points for check in self.checks), 4)
+
+    def student_view(self, release: bool = False) -> Result:
+        """The result as a student may see it.
+
+        A hidden check keeps only its title: no status, points, message or
+        details, so nothing about hidden probes or data reaches the student
+        until the instructor releases the checks.
+        """
+        if release:
+            return self
+        checks = [
+            check if check.visible else Check(
+                name=check.name, title=check.title, status="hidden", points=0.0,
+                max_points=0.0, visible=False,
+                message="This check is hidden until your instructor releases it.")
+            for check in self.checks
+        ]
+        return dataclasses.replace(self, checks=checks)
 
     def to_dict(self) -> dict[str, Any]:
         record = dataclasses.asdict(self)

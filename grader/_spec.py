@@ -95,6 +95,8 @@ class Spec:
     memory_mb: int
     runs: dict[str, RunSettings]
     points: dict[str, float] = field(default_factory=dict)
+    #: Checks whose results students see only after release.
+    hidden_checks: tuple[str, ...] = ()
     #: Points taken off the architecture check when a submission passes a
     #: numpy integer as a unit count (accepted by the grader; see README).
     compat_penalty_numpy_units: float = 0.0
@@ -292,4 +294,16 @@ def _parse(table: dict, path: Path) -> Spec:
         points={name: float(value) for name, value in points.items()},
         compat_penalty_numpy_units=float(penalty),
         allowed_packages=tuple(name.strip() for name in allowed),
+        hidden_checks=_hidden_checks(table, where),
     )
+
+
+def _hidden_checks(table: dict, where: str) -> tuple[str, ...]:
+    hidden = _optional(table, "hidden_checks", list, [], where)
+    unknown = [name for name in hidden if name not in CHECK_NAMES]
+    if unknown:
+        raise SpecError(
+            f"{where}: 'hidden_checks' names unknown check(s) {unknown}; the checks "
+            f"are {', '.join(CHECK_NAMES)}"
+        )
+    return tuple(hidden)

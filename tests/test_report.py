@@ -302,7 +302,7 @@ def test_index_has_a_row_per_student_with_link_and_points() -> None:
         "–",
     ]
     links = [attrs["href"] for attrs in page.find("a")]
-    assert "ada/report.html" in links and "brook/report.html" in links
+    assert "ada/instructor.html" in links and "brook/instructor.html" in links
 
 
 def test_index_counts_finished_runs_and_full_marks() -> None:
@@ -351,7 +351,8 @@ def test_write_reports_keeps_odd_student_names_inside_the_output_folder(
     write_reports(odd, out_dir)
 
     written = sorted(path.relative_to(out_dir) for path in out_dir.rglob("*.html"))
-    assert len(written) == len(odd) + 1
+    # A student page and an instructor page per student, and the index.
+    assert len(written) == 2 * len(odd) + 1
     assert all(len(path.parts) <= 2 for path in written)
     assert sorted(path.name for path in tmp_path.iterdir()) == ["out"]
     assert report_dirname("ada") == "ada"
