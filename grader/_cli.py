@@ -140,7 +140,7 @@ def _grade(arguments: argparse.Namespace, console: Console) -> int:
     spec = load_spec(arguments.assignment)
     datasets = _datasets_dir(spec, arguments.datasets)
     submissions_path = arguments.submissions or sample_class_dir()
-    submissions = discover(submissions_path)
+    submissions = discover(submissions_path, spec.entry_points())
     if arguments.jobs < 1:
         raise UsageError(f"--jobs must be at least 1, got {arguments.jobs}")
     out = _prepare_out_dir(arguments.out)

@@ -47,22 +47,36 @@ def find_submission_file(folder: Path) -> Path:
     )
 
 
-def detect_form(path: Path) -> Detected:
-    """Parse the file and choose the form from the functions it defines."""
+def detect_form(path: Path,
+                entry_points: dict[str, set[str]] | None = None) -> Detected:
+    """Parse the file and choose the form from the functions it defines.
+
+    ``entry_points`` gives the functions each form needs, most detailed form
+    first (an assignment spec's, see ``Spec.entry_points``); by default all
+    the functions of each form.
+    """
+    entry_points = FORM_FUNCTIONS if entry_points is None else entry_points
     source = path.read_bytes()
     try:
         tree = ast.parse(source, filename=str(path))
     except SyntaxError as error:
-        return Detected(path, _guess_form(source), set(), (error.lineno, error.msg))
+        return Detected(path, _guess_form(source, entry_points), set(),
+                        (error.lineno, error.msg))
     except (ValueError, RecursionError, MemoryError) as error:
-        return Detected(path, _guess_form(source), set(),
+        return Detected(path, _guess_form(source, entry_points), set(),
                         (None, f"cannot be parsed: {error}"))
 
     functions = _top_level_names(tree)
-    for form, required in FORM_FUNCTIONS.items():
-        if required <= functions:
+    for form in _most_detailed_first(entry_points):
+        if entry_points[form] <= functions:
             return Detected(path, form, functions)
     return Detected(path, None, functions)
+
+
+def _most_detailed_first(entry_points: dict[str, set[str]]) -> list[str]:
+    order = list(FORM_FUNCTIONS)
+    return sorted(entry_points, key=lambda form: (
+        order.index(form) if form in order else len(order), form))
 
 
 def _top_level_names(tree: ast.Module) -> set[str]:
@@ -81,11 +95,11 @@ def _top_level_names(tree: ast.Module) -> set[str]:
     return names
 
 
-def _guess_form(source: bytes) -> str | None:
+def _guess_form(source: bytes, entry_points: dict[str, set[str]]) -> str | None:
     """The form a file that does not parse was meant to be, from its text,
     so that its report lists the checks it would have faced."""
     defined = set(re.findall(rb"^def\s+(\w+)", source, re.MULTILINE))
-    for form, required in FORM_FUNCTIONS.items():
-        if {name.encode() for name in required} <= defined:
+    for form in _most_detailed_first(entry_points):
+        if {name.encode() for name in entry_points[form]} <= defined:
             return form
     return None

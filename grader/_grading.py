@@ -23,7 +23,7 @@ import numpy as np
 
 from grader import _judge, _probes, _references
 from grader._errors import GraderError, UsageError
-from grader._forms import (FORM_FUNCTIONS, SUBMISSION_NAMES, Detected, detect_form,
+from grader._forms import (SUBMISSION_NAMES, Detected, detect_form,
                            find_submission_file)
 from grader._jobs import (JobOutcome, PreparedData, job_settings_summary,
                           prepare_job, run_job, steps_for_form)
@@ -34,7 +34,7 @@ from grader._report import report_dirname
 from grader._result import Check, Resources, Result, Verdict
 from grader._limits import MIB
 from grader._sandbox import Limits, Zygote
-from grader._spec import Spec
+from grader._spec import Spec, check_steps
 from reference import DataFormatError, load_dataset, normalize
 
 logger = logging.getLogger(__name__)
@@ -60,7 +60,8 @@ class Submission:
         return self.detected.form if self.detected else None
 
 
-def discover(path: Path) -> list[Submission]:
+def discover(path: Path,
+             entry_points: dict[str, set[str]] | None = None) -> list[Submission]:
     """The submissions under ``path``: a class folder, one student's folder, or a file.
 
     A folder with sub-folders holding Python files is a class folder, and every
@@ -74,12 +75,12 @@ def discover(path: Path) -> list[Submission]:
         )
     if path.is_file():
         student = path.parent.name if path.name in SUBMISSION_NAMES else path.stem
-        return [Submission(student, detect_form(path))]
+        return [Submission(student, detect_form(path, entry_points))]
     folders = sorted(p for p in path.iterdir()
                      if p.is_dir() and not p.name.startswith("."))
     if not any(any(folder.rglob("*.py")) for folder in folders):
         if any(path.glob("*.py")):
-            return [_submission_in(path)]
+            return [_submission_in(path, entry_points)]
         raise UsageError(
             f"{path} holds no submissions: expected one sub-folder per student, "
             "each with nn_keras_solution.py or nn_keras.py"
@@ -87,14 +88,16 @@ def discover(path: Path) -> list[Submission]:
     for stray in sorted(path.glob("*.py")):
         logger.warning("ignoring %s: in a class folder, each student's files belong "
                        "in a sub-folder of their own", stray)
-    submissions = [_submission_in(folder) for folder in folders]
+    submissions = [_submission_in(folder, entry_points) for folder in folders]
     _refuse_clashing_names([s.student for s in submissions])
     return submissions
 
 
-def _submission_in(folder: Path) -> Submission:
+def _submission_in(folder: Path,
+                   entry_points: dict[str, set[str]] | None) -> Submission:
     try:
-        return Submission(folder.name, detect_form(find_submission_file(folder)))
+        return Submission(folder.name,
+                          detect_form(find_submission_file(folder), entry_points))
     except UsageError as error:
         return Submission(folder.name, None, str(error))
 
@@ -298,7 +301,8 @@ class ClassGrader:
         form = submission.form
         data = self.data[form]
         job_dir = self.work_root / f"student-{next(self.job_numbers)}"
-        steps = steps_for_form(form, data, job_dir / "probe_data")
+        steps = steps_for_form(form, data, job_dir / "probe_data",
+                               self.spec.steps_for(form))
         prepare_job(job_dir, submission.detected.path, steps, data, self.spec.seed)
         outcome = run_job(job_dir, self.limits, self.spec.seed, self.zygote)
         on_done(submission.student)
@@ -327,8 +331,9 @@ class ClassGrader:
                 "Not run: the file does not parse.")
             return result
         if form is None or form not in self.spec.runs:
-            expected = "; ".join(f"form {f}: {', '.join(sorted(FORM_FUNCTIONS[f]))}"
-                                 for f in sorted(self.spec.runs))
+            entry_points = self.spec.entry_points()
+            expected = "; ".join(f"form {f}: {', '.join(sorted(entry_points[f]))}"
+                                 for f in sorted(entry_points))
             result.verdict = Verdict(
                 "no_submission",
                 "Your file does not define the functions this assignment asks for "
@@ -432,7 +437,7 @@ class ClassGrader:
         checks = []
         for name in spec.checks_for(form):
             points = spec.points[name]
-            needed = _records_needed(form, name)
+            needed = check_steps(form, name)
             missing = [step for step in needed if step not in records]
             if missing:
                 checks.append(_judge.not_run(name, points, reason))
@@ -545,21 +550,6 @@ class ClassGrader:
         if not record.ok and not record.stdout:
             return _judge.step_failed("printed_output", points, record, source)
         return check_printed_output(points, record.stdout, reference, source)
-
-
-def _records_needed(form: str, check: str) -> list[str]:
-    if form == "B":
-        return ["nn_keras"]
-    return {
-        "loader": ["load_course", "load_probe"],
-        "normalization": ["normalize"],
-        "tie_accuracy": (["object_accuracy", "test_model_probe"] if form == "D"
-                         else ["test_model_probe"]),
-        "architecture": ["train"],
-        "test_accuracy": ["train"],
-        "reported_accuracy": ["train", "test_model"],
-        "printed_output": ["train", "test_model"],
-    }[check]
 
 
 def _probe_dir(work_root: Path) -> Path:

@@ -42,8 +42,19 @@ class JobOutcome:
     channel_problem: str = ""
 
 
-def steps_for_form(form: str, data: PreparedData, probe_dir: Path) -> list[dict]:
-    """The steps a child runs for a submission of ``form``, in order."""
+def steps_for_form(form: str, data: PreparedData, probe_dir: Path,
+                   wanted: set[str] | None = None) -> list[dict]:
+    """The steps a child runs for a submission of ``form``, in order.
+
+    With ``wanted``, only those steps (and the import) are kept.
+    """
+    steps = _all_steps(form, data, probe_dir)
+    if wanted is None:
+        return steps
+    return [step for step in steps if step["id"] == "import" or step["id"] in wanted]
+
+
+def _all_steps(form: str, data: PreparedData, probe_dir: Path) -> list[dict]:
     settings = data.settings
     load_course = {"id": "load_course", "kind": "load_dataset",
                    "directory": str(data.datasets_dir), "dataset": settings.dataset}

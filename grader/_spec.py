@@ -34,6 +34,40 @@ FORM_CHECKS = {
           "reported_accuracy", "printed_output"),
 }
 
+#: The child's steps each check judges, by form: a check runs only when its
+#: steps ran, and a step runs only when a check with points needs it.
+_CHECK_STEPS = {
+    "loader": ("load_course", "load_probe"),
+    "normalization": ("normalize",),
+    "architecture": ("train",),
+    "test_accuracy": ("train",),
+    "reported_accuracy": ("train", "test_model"),
+    "printed_output": ("train", "test_model"),
+}
+_TIE_STEPS = {"D": ("object_accuracy", "test_model_probe"), "A": ("test_model_probe",)}
+
+#: The student's functions each step calls.
+STEP_FUNCTIONS = {
+    "load_course": "load_dataset",
+    "load_probe": "load_dataset",
+    "normalize": "normalize",
+    "object_accuracy": "object_accuracy",
+    "test_model_probe": "test_model",
+    "train": "create_and_train_model",
+    "test_model": "test_model",
+    "nn_keras": "nn_keras",
+}
+
+
+def check_steps(form: str, check: str) -> tuple[str, ...]:
+    """The steps whose records ``check`` judges in ``form``."""
+    if form == "B":
+        return ("nn_keras",)
+    if check == "tie_accuracy":
+        return _TIE_STEPS[form]
+    return _CHECK_STEPS[check]
+
+
 #: Activation names a Dense layer of Keras 3 (3.15, as TensorFlow 2.21
 #: installs it) accepts and can train with. Keras also knows "glu", which
 #: halves the layer's width, and "threshold", which needs arguments a name
@@ -106,6 +140,20 @@ class Spec:
 
     def checks_for(self, form: str) -> list[str]:
         return [name for name in FORM_CHECKS[form] if self.points.get(name, 0) > 0]
+
+    def steps_for(self, form: str) -> set[str]:
+        """The child's steps the graded checks of ``form`` need."""
+        return {step for check in self.checks_for(form)
+                for step in check_steps(form, check)}
+
+    def entry_points(self) -> dict[str, set[str]]:
+        """The functions a file must define to be graded as each form.
+
+        A form D spec that grades only some steps (say the loader alone)
+        asks only for the functions of those steps.
+        """
+        return {form: {STEP_FUNCTIONS[step] for step in self.steps_for(form)}
+                for form in self.runs}
 
 
 def shipped_specs() -> dict[str, Path]:
