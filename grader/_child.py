@@ -17,6 +17,7 @@ import io
 import json
 import os
 import random
+import runpy
 import sys
 import time
 import traceback
@@ -425,14 +426,43 @@ def _as_float(value: Any) -> float | str:
 
 
 def _step_nn_keras(job: _Job, step: dict[str, Any]) -> dict[str, Any]:
-    recorder = _KerasRecorder(job)
-    recorder.install()
-    _seed_everything(job.spec["seed"])
-    try:
+    def call() -> None:
         _function(job, "nn_keras")(
             step["directory"], step["dataset"], step["layers"],
             step["units_per_layer"], step["epochs"],
         )
+
+    return _recorded(job, step, call, "nn_keras()")
+
+
+def _step_script(job: _Job, step: dict[str, Any]) -> dict[str, Any]:
+    """Run a form C script as a program, with the grader's command line."""
+    def call() -> None:
+        if _mentions_keras(job.submission_path):
+            _install_keras_compat()
+        sys.meta_path.insert(0, _HiddenPackages())
+        sys.path.insert(0, str(job.submission_path.parent))
+        sys.argv = [str(job.submission_path), *step["argv"]]
+        try:
+            runpy.run_path(str(job.submission_path), run_name="__main__")
+        except SystemExit as exit_request:
+            # Ending a script with sys.exit(0) is fine; any other status is not.
+            if exit_request.code not in (None, 0):
+                raise
+
+    return _recorded(job, step, call, "your script")
+
+
+def _recorded(job: _Job, step: dict[str, Any], call: Callable[[], None],
+              name: str) -> dict[str, Any]:
+    """Run code that hides its steps, recording what reaches Keras."""
+    if "keras" not in sys.modules:
+        import keras  # noqa: F401  (the recorder patches its Model class)
+    recorder = _KerasRecorder(job)
+    recorder.install()
+    _seed_everything(job.spec["seed"])
+    try:
+        call()
     finally:
         # What reached fit() is worth judging even when nn_keras() fails later.
         if recorder.fit_inputs is not None:
@@ -440,7 +470,7 @@ def _step_nn_keras(job: _Job, step: dict[str, Any]) -> dict[str, Any]:
             job.save_array(step["id"], "fit_labels", recorder.fit_labels)
     values: dict[str, Any] = {}
     if recorder.fit_model is None:
-        raise StepFailed("nn_keras() never called fit(), so no model was trained")
+        raise StepFailed(f"{name} never called fit(), so no model was trained")
     values["model"] = _describe_model(recorder.fit_model)
     found, source = _test_outputs(job, recorder, int(step["test_rows"]))
     if found is None:
@@ -582,6 +612,7 @@ STEPS: dict[str, Callable[[_Job, dict[str, Any]], dict[str, Any]]] = {
     "test_model": _step_test_model,
     "test_model_probe": _step_test_model_probe,
     "nn_keras": _step_nn_keras,
+    "script": _step_script,
 }
 
 

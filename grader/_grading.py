@@ -33,7 +33,7 @@ from grader._output_parser import final_accuracy, parse_output
 from grader._report import report_dirname
 from grader._result import Check, Resources, Result, Verdict
 from grader._limits import MIB
-from grader._sandbox import Limits, Zygote
+from grader._sandbox import Backend, Limits, ProcessBackend, Sandbox, View, Zygote
 from grader._spec import Spec, check_steps
 from reference import DataFormatError, load_dataset, normalize
 
@@ -44,7 +44,16 @@ RERUN_SEED_OFFSET = 1000
 
 #: Output activations each form may use: the course skeleton of form B uses
 #: sigmoid, forms A and D ask for softmax.
-OUTPUT_ACTIVATIONS = {"A": ("softmax",), "D": ("softmax",), "B": ("sigmoid", "softmax")}
+OUTPUT_ACTIVATIONS = {"A": ("softmax",), "D": ("softmax",), "B": ("sigmoid", "softmax"),
+                      "C": ("softmax",)}
+
+#: The step that trains the model in each form, and how to name it to a student.
+TRAINING_STEP = {"A": "train", "D": "train", "B": "nn_keras", "C": "script"}
+TRAINING_CALL = {"A": "create_and_train_model()", "D": "create_and_train_model()",
+                 "B": "nn_keras()", "C": "your script"}
+#: Forms whose steps are hidden in one call: the grader judges the arrays and
+#: the model that reached Keras, and what the submission printed.
+RECORDED_FORMS = ("B", "C")
 
 
 @dataclass
@@ -137,7 +146,8 @@ class ClassGrader:
     """Runs reference and student jobs on a thread pool of child processes."""
 
     def __init__(self, spec: Spec, datasets_dir: Path, jobs: int,
-                 work_root: Path | None = None, warm: bool = False):
+                 work_root: Path | None = None, warm: bool = False,
+                 backend: Backend | None = None, zygote: Zygote | None = None):
         self.spec = spec
         self.datasets_dir = datasets_dir
         self.jobs = max(1, jobs)
@@ -149,20 +159,29 @@ class ClassGrader:
         self.work_root = Path(tempfile.mkdtemp(prefix="nngrade-", dir=work_root))
         self.data: dict[str, PreparedData] = {}
         self.warm = warm
-        self.zygote: Zygote | None = None
+        #: Where every child runs: the backend, and its warm zygote once one
+        #: runs. A zygote handed in (whose sandbox must show ``work_root``) is
+        #: shared, and left running by :meth:`close`.
+        self.zygote = Sandbox(backend or ProcessBackend(), zygote)
         self.job_numbers = itertools.count(1)
 
     def close(self) -> None:
-        if self.zygote is not None:
-            self.zygote.close()
+        self.zygote.close()
         shutil.rmtree(self.work_root, ignore_errors=True)
 
-    def _start_zygote(self) -> None:
-        """Import TensorFlow once for every job; on failure, start jobs cold."""
-        try:
-            self.zygote = Zygote(self.work_root)
-        except GraderError as error:
-            logger.warning("grading without warm TensorFlow: %s", error)
+    def _start_zygote(self, submissions: list[Submission]) -> None:
+        """Import TensorFlow once for every job; on failure, start jobs cold.
+
+        The zygote's sandbox shows every folder a job of this run may need;
+        each job then sees only its own.
+        """
+        folders = {s.detected.path.resolve().parent for s in submissions
+                   if self._runnable(s)}
+        for form, data in self.data.items():
+            folders.add(data.datasets_dir.resolve())
+            folders.add(_references.solution_path(form).resolve().parent)
+        view = View((self.work_root.resolve(),), tuple(sorted(folders)))
+        self.zygote.start_warm(self.work_root, view)
 
     def grade(self, submissions: list[Submission],
               on_done: Callable[[str], None] = lambda label: None) -> list[Result]:
@@ -172,7 +191,7 @@ class ClassGrader:
                 continue
             self.data[form] = prepare_data(self.spec, form, self.datasets_dir)
         if self.warm and self.data:
-            self._start_zygote()
+            self._start_zygote(submissions)
 
         with ThreadPoolExecutor(self.jobs) as pool:
             reference_futures = self._start_references(pool, on_done)
@@ -259,7 +278,7 @@ class ClassGrader:
     def _run_reference(self, form: str, data: PreparedData, seed: int, on_done):
         job_dir = self.work_root / f"reference-{form}-{seed}"
         steps = steps_for_form(form, data, job_dir / "probe_data")
-        steps = [s for s in steps if s["kind"] in ("import", "train", "nn_keras")]
+        steps = [s for s in steps if s["id"] in ("import", TRAINING_STEP[form])]
         prepare_job(job_dir, _references.solution_path(form), steps, data, seed)
         outcome = run_job(job_dir, self.limits, seed, self.zygote)
         on_done(f"reference {form} seed {seed}")
@@ -273,7 +292,7 @@ class ClassGrader:
                 accuracies.append(value)
                 continue
             outcome: JobOutcome = value.result()
-            record = outcome.records.get("train") or outcome.records.get("nn_keras")
+            record = outcome.records.get(TRAINING_STEP[form])
             if record is None or not record.ok:
                 reason = record.failure_text() if record else outcome.run.stderr[-2000:]
                 raise GraderError(
@@ -346,7 +365,7 @@ class ClassGrader:
         run = outcome.run
         result.settings = job_settings_summary(self.data[form], form)
         result.resources = Resources(run.wall_s, run.cpu_s, run.peak_rss_mb,
-                                     f"process, {run.start} start")
+                                     f"{run.backend}, {run.start} start")
         result.stdout_tail = run.stdout[-4000:]
         result.stderr_tail = run.stderr[-4000:]
         result.verdict = self._verdict(outcome)
@@ -438,10 +457,10 @@ class ClassGrader:
         for name in spec.checks_for(form):
             points = spec.points[name]
             needed = check_steps(form, name)
-            missing = [step for step in needed if step not in records]
-            if missing:
+            if any(step not in records for step in needed):
                 checks.append(_judge.not_run(name, points, reason))
                 continue
+            step, call = TRAINING_STEP[form], TRAINING_CALL[form]
             if name == "loader" and form == "D":
                 probe_reference = load_dataset(_probe_dir(self.work_root),
                                                _probes.LOADER_PROBE_NAME)
@@ -449,11 +468,11 @@ class ClassGrader:
                                             records["load_probe"], reference,
                                             probe_reference)
             elif name == "loader":
-                check = _judge.check_fit_labels(points, records["nn_keras"], reference)
+                check = _judge.check_fit_labels(points, records[step], reference)
             elif name == "normalization" and form == "D":
                 check = _judge.check_normalization(points, records["normalize"])
             elif name == "normalization":
-                check = _judge.check_fit_inputs(points, records["nn_keras"], reference)
+                check = _judge.check_fit_inputs(points, records[step], reference)
             elif name == "tie_accuracy" and form == "D":
                 check = _judge.check_object_accuracy(points, records["object_accuracy"])
                 if check.status == "passed":
@@ -463,20 +482,15 @@ class ClassGrader:
                 check = _judge.check_test_model_probe(points,
                                                       records["test_model_probe"])
             elif name == "architecture":
-                step = "nn_keras" if form == "B" else "train"
-                call = "nn_keras()" if form == "B" else "create_and_train_model()"
                 check = _judge.check_architecture(
                     points, records[step], settings, reference.number_of_classes,
                     OUTPUT_ACTIVATIONS[form], call)
-            elif name == "test_accuracy" and "outputs_missing" in records.get(
-                    "nn_keras", StepRecord("", False)).values:
+            elif name == "test_accuracy" and "outputs_missing" in records[step].values:
                 check = _judge.not_run(
                     name, points, "Not checked: the grader could not find your "
                     "model's outputs on the test set: "
-                    f"{records['nn_keras'].values['outputs_missing']}.")
+                    f"{records[step].values['outputs_missing']}.")
             elif name == "test_accuracy":
-                step = "nn_keras" if form == "B" else "train"
-                call = "nn_keras()" if form == "B" else "create_and_train_model()"
                 check, actual_accuracy = _judge.check_test_accuracy(
                     points, records[step], reference, spec.accuracy_tolerance, call)
                 if self._borderline(check, actual_accuracy, reference):
@@ -505,11 +519,11 @@ class ClassGrader:
         data = self.data[form]
         seed = self.spec.seed + RERUN_SEED_OFFSET
         job_dir = self.work_root / f"student-{next(self.job_numbers)}-rerun"
-        steps = [step for step in steps_for_form(form, data, job_dir / "probe_data")
-                 if step["kind"] in ("import", "train", "nn_keras")]
+        steps = steps_for_form(form, data, job_dir / "probe_data",
+                               {TRAINING_STEP[form]})
         prepare_job(job_dir, submission.detected.path, steps, data, seed)
         outcome = run_job(job_dir, self.limits, seed, self.zygote)
-        record = outcome.records.get("nn_keras" if form == "B" else "train")
+        record = outcome.records.get(TRAINING_STEP[form])
         if record is None:
             first.details.append(f"a re-run with seed {seed} did not finish")
             return first
@@ -528,13 +542,13 @@ class ClassGrader:
         return first
 
     def _reported_accuracy(self, form, points, records, actual, objects) -> Check:
-        if form == "B":
-            record = records["nn_keras"]
+        if form in RECORDED_FORMS:
+            record = records[TRAINING_STEP[form]]
             reported = final_accuracy(parse_output(record.stdout))
             return _judge.check_reported_accuracy(
                 points, "no readable line 'classification accuracy=...' in the output"
                 if reported is None else reported, actual,
-                "The final line nn_keras() prints", test_objects=objects)
+                f"The final line {TRAINING_CALL[form]} prints", test_objects=objects)
         record = records["test_model"]
         if not record.ok:
             return _judge.step_failed("reported_accuracy", points, record,
@@ -544,8 +558,8 @@ class ClassGrader:
             "test_model() on your trained model", test_objects=objects)
 
     def _printed_output(self, form, points, records, reference) -> Check:
-        step, source = (("nn_keras", "nn_keras()") if form == "B"
-                        else ("test_model", "test_model()"))
+        step, source = ((TRAINING_STEP[form], TRAINING_CALL[form])
+                        if form in RECORDED_FORMS else ("test_model", "test_model()"))
         record = records[step]
         if not record.ok and not record.stdout:
             return _judge.step_failed("printed_output", points, record, source)

@@ -73,6 +73,16 @@ def _all_steps(form: str, data: PreparedData, probe_dir: Path) -> list[dict]:
                 probe, train, test_model]
     if form == "A":
         return [import_step, probe, train, test_model]
+    if form == "C":
+        # A script does its work when run, so there is no import step.
+        return [{
+            "id": "script", "kind": "script",
+            "argv": [str(data.datasets_dir / f"{settings.dataset}_training.txt"),
+                     str(data.datasets_dir / f"{settings.dataset}_test.txt"),
+                     str(settings.layers), str(settings.units_argument),
+                     str(settings.epochs), settings.activation_argument],
+            "test_rows": int(len(data.test_labels)),
+        }]
     if form == "B":
         return [import_step, {
             "id": "nn_keras", "kind": "nn_keras",
@@ -125,6 +135,8 @@ def run_job(job_dir: Path, limits: Limits, seed: int,
 def job_settings_summary(data: PreparedData, form: str) -> dict[str, Any]:
     summary = {"form": form, **data.settings.as_dict(),
                "datasets_dir": str(data.datasets_dir)}
-    if form == "B":
+    if form in ("B", "C"):
         summary["units_per_layer"] = data.settings.units_argument
+    if form == "C":
+        summary["activation"] = data.settings.activation_argument
     return summary

@@ -25,7 +25,8 @@ logger = logging.getLogger(__name__)
 _SOLUTIONS = Path(reference.__file__).resolve().parent / "solutions"
 #: The reference solution whose accuracy a form is compared with. Form D
 #: trains through create_and_train_model(), as form A does.
-SOLUTION_FOR_FORM = {"A": "form_a.py", "D": "form_a.py", "B": "form_b.py"}
+SOLUTION_FOR_FORM = {"A": "form_a.py", "D": "form_a.py", "B": "form_b.py",
+                     "C": "form_c.py"}
 
 
 def solution_path(form: str) -> Path:

@@ -15,7 +15,7 @@ from typing import Any
 from grader._errors import SpecError
 from grader._resources import assignments_dir
 
-FORMS = ("A", "B", "D")
+FORMS = ("A", "B", "C", "D")
 CHECK_NAMES = (
     "loader",
     "normalization",
@@ -31,6 +31,8 @@ FORM_CHECKS = {
     "A": ("tie_accuracy", "architecture", "test_accuracy", "reported_accuracy",
           "printed_output"),
     "B": ("loader", "normalization", "architecture", "test_accuracy",
+          "reported_accuracy", "printed_output"),
+    "C": ("loader", "normalization", "architecture", "test_accuracy",
           "reported_accuracy", "printed_output"),
 }
 
@@ -57,12 +59,15 @@ STEP_FUNCTIONS = {
     "test_model": "test_model",
     "nn_keras": "nn_keras",
 }
+#: Form C is a script run as a program: it defines no function of its own.
 
 
 def check_steps(form: str, check: str) -> tuple[str, ...]:
     """The steps whose records ``check`` judges in ``form``."""
     if form == "B":
         return ("nn_keras",)
+    if form == "C":
+        return ("script",)
     if check == "tie_accuracy":
         return _TIE_STEPS[form]
     return _CHECK_STEPS[check]
@@ -101,6 +106,8 @@ class RunSettings:
     #: What the student's function receives as ``units_per_layer``: one
     #: number in form B, a list elsewhere.
     units_argument: int | tuple[int, ...] = ()
+    #: What a form C script receives as its activation argument.
+    activation_argument: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -152,7 +159,8 @@ class Spec:
         A form D spec that grades only some steps (say the loader alone)
         asks only for the functions of those steps.
         """
-        return {form: {STEP_FUNCTIONS[step] for step in self.steps_for(form)}
+        return {form: {STEP_FUNCTIONS[step] for step in self.steps_for(form)
+                       if step in STEP_FUNCTIONS}
                 for form in self.runs}
 
 
@@ -225,11 +233,20 @@ def _parse_run(form: str, table: dict, where: str) -> RunSettings:
             f"{where}: 'layers' counts the input and output layers, so it must "
             f"be at least 2, got {layers}"
         )
-    if form == "B":
+    if form in ("B", "C"):
         units_argument = _positive(_require(table, "units_per_layer", int, where),
                                    "units_per_layer", where)
         units = [units_argument] * hidden
-        activations = ["sigmoid"] * hidden
+        # Form B's skeleton fixes sigmoid; form C takes one on its command line.
+        activation = (_require(table, "activation", str, where) if form == "C"
+                      else "sigmoid")
+        if activation not in HIDDEN_ACTIVATIONS:
+            raise SpecError(
+                f"{where}: 'activation' is {activation!r}, which is not an "
+                "activation a Keras Dense layer accepts by name; use one of "
+                f"{', '.join(HIDDEN_ACTIVATIONS)}")
+        activations = [activation] * hidden
+        activation_argument = activation
     else:
         units = _require(table, "units_per_layer", list, where)
         activations = _require(table, "hidden_activations", list, where)
@@ -254,6 +271,7 @@ def _parse_run(form: str, table: dict, where: str) -> RunSettings:
                 f"{', '.join(HIDDEN_ACTIVATIONS)}"
             )
         units_argument = tuple(int(u) for u in units)
+        activation_argument = ""
     return RunSettings(
         dataset=_require(table, "dataset", str, where),
         layers=layers,
@@ -261,6 +279,7 @@ def _parse_run(form: str, table: dict, where: str) -> RunSettings:
         hidden_activations=tuple(str(a) for a in activations),
         epochs=int(_positive(_require(table, "epochs", int, where), "epochs", where)),
         units_argument=units_argument,
+        activation_argument=activation_argument,
     )
 
 

@@ -25,6 +25,7 @@ EXPECTED = {
     "frank_form_d_output_size": ("finished", {"architecture": 5}),
     "grace_form_d_label_mapping": ("finished", {"loader": 6}),
     "heidi_form_d_plain_max": ("finished", {"normalization": 8}),
+    "kim_form_c_correct": ("finished", {}),
     "ivan_form_d_never_finishes": ("wall_time", {
         "architecture": None, "test_accuracy": None, "reported_accuracy": None,
         "printed_output": None}),

@@ -221,10 +221,10 @@ def test_hidden_layer_lists_must_have_layers_minus_2_entries(
 
 
 def test_unknown_form_is_rejected_with_the_known_ones(tmp_path: Path):
-    path = write_spec(tmp_path, edit("[forms.B]", "[forms.C]"))
+    path = write_spec(tmp_path, edit("[forms.B]", "[forms.E]"))
 
     with pytest.raises(SpecError, match=re.escape(
-            f"{path}: unknown form(s) ['C']; this grader knows forms A, B, D")):
+            f"{path}: unknown form(s) ['E']; this grader knows forms A, B, C, D")):
         load_spec(str(path))
 
 
