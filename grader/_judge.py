@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, TypeVar
@@ -75,11 +76,58 @@ def not_run(name: str, points: float, reason: str) -> Check:
     return Check(name, TITLES[name], "not_run", 0.0, points, reason)
 
 
-def step_failed(name: str, points: float, record: StepRecord, call: str) -> Check:
+def step_failed(name: str, points: float, record: StepRecord, call: str,
+                labels: set[str] | frozenset[str] = frozenset()) -> Check:
+    """Fail a check whose step raised, naming the defect when the error shows one.
+
+    ``labels`` are the data set's label tokens, when the step read a data
+    file: a label that could not be read as a number shows defect 12.
+    """
     traceback = record.error.get("traceback")
     details = [str(traceback)] if traceback else []
-    return _check(name, points, False,
-                  f"{call} did not finish: {record.failure_text()}", details=details)
+    message = f"{call} did not finish: {record.failure_text()}"
+    known = _known_crash(record, labels)
+    if known is None:
+        return _check(name, points, False, message, details=details)
+    defect, advice = known
+    return _check(name, points, False, f"{message.rstrip('.')}. {advice}", defect,
+                  details)
+
+
+#: Errors whose message shows a known defect: (error type, pattern, defect,
+#: advice for the student). Messages as Keras 3.15 words them.
+_KNOWN_CRASHES = [
+    ("ValueError", re.compile(r"must have rank \(ndim\) `target\.ndim - 1`"),
+     Defect(12, "sparse loss given one-hot targets"),
+     ("The labels passed to fit() are one-hot vectors, but sparse categorical "
+      "cross-entropy expects one class number per object. Pass the integer labels "
+      "to fit(), or use categorical cross-entropy with the one-hot labels.")),
+]
+
+# float('six'), numpy's astype(float) and numpy's loadtxt() word it so.
+_NOT_A_FLOAT = re.compile(
+    r"could not convert string (?:to float: (?:np\.str_\()?'([^'\n]{0,200})'"
+    r"|'([^'\n]{0,200})' to float)")
+
+
+def _known_crash(record: StepRecord, labels: set[str] | frozenset[str]
+                 ) -> tuple[Defect, str] | None:
+    kind = str(record.error.get("type", ""))
+    message = str(record.error.get("message", ""))
+    for error_type, pattern, defect, advice in _KNOWN_CRASHES:
+        if kind == error_type and pattern.search(message):
+            return defect, advice
+    match = _NOT_A_FLOAT.search(message) if kind == "ValueError" else None
+    token = match and (match.group(1) if match.group(1) is not None
+                       else match.group(2))
+    if token and token in labels:
+        advice = (f"Your code reads the class label '{token}' as a number. The "
+                  "last field of each line is a label, a token such as '8', "
+                  "'eight' or 'class7': keep it as text and map the labels to "
+                  "integers 0..K-1 in order of first appearance, training file "
+                  "first.")
+        return Defect(12, "string labels parsed as floats"), advice
+    return None
 
 
 _Judge = TypeVar("_Judge", bound=Callable[..., Any])
@@ -296,9 +344,11 @@ def _label_mistake(got: tuple[np.ndarray, np.ndarray]) -> str | None:
 @_refusing_invalid("loader")
 def check_loader(points: float, course: StepRecord, probe: StepRecord,
                  reference: Reference, probe_reference) -> Check:
+    labels = set(reference.ints_to_labels.values()) | {
+        str(label) for label in probe_reference[2].values()}
     for record in (course, probe):
         if not record.ok:
-            return step_failed("loader", points, record, "load_dataset()")
+            return step_failed("loader", points, record, "load_dataset()", labels)
     course_expected = (
         (reference.training_inputs, reference.training_labels),
         (reference.test_inputs, reference.test_labels),
@@ -482,6 +532,16 @@ def check_object_accuracy(points: float, record: StepRecord) -> Check:
                   None, details)
 
 
+def _scaled_accuracy(got: float, expected: float, objects: int) -> str | None:
+    """How ``got`` is the right accuracy wrongly scaled, if it is (defect 10)."""
+    if abs(got - expected * 100) < 1e-4:
+        return "a percentage instead of a fraction"
+    if abs(got - expected * objects / (objects + 1)) < 1e-6:
+        return (f"the sum of the {objects} objects' accuracies divided by "
+                f"{objects + 1}, N + 1 instead of N")
+    return None
+
+
 @_refusing_invalid("tie_accuracy")
 def check_test_model_probe(points: float, record: StepRecord) -> Check:
     """Judge test_model() driven by the probe model whose outputs we chose."""
@@ -509,6 +569,16 @@ def check_test_model_probe(points: float, record: StepRecord) -> Check:
         return _check("tie_accuracy", points, True,
                       "test_model() gives the tie-aware accuracy on outputs with "
                       "ties of every size.", None, details)
+    scaled = _scaled_accuracy(got, expected, len(cases))
+    if scaled is not None:
+        # The tie rule is right; the scale is the reported accuracy's defect,
+        # and that check takes the points for it, not this one too.
+        return _check("tie_accuracy", points, True,
+                      "test_model() applies the tie rule correctly on outputs with "
+                      f"ties of every size, but it returns {got:.4f} where the "
+                      f"tie-aware accuracy is {expected:.4f}: {scaled}. The "
+                      "Reported accuracy check takes the points for that.", None,
+                      details)
     if isinstance(calls, list) and "evaluate" in calls:
         return _check("tie_accuracy", points, False,
                       "test_model() returns Keras evaluate()'s accuracy, which "
@@ -528,11 +598,6 @@ def check_test_model_probe(points: float, record: StepRecord) -> Check:
                 rule(np.float32(case.outputs), case.true_class))
             return _check("tie_accuracy", points, False,
                           f"{sentence}: {smallest}.", defect, details)
-    if abs(got - expected * 100) < 1e-4:
-        return _check("tie_accuracy", points, False,
-                      "test_model() returns a percentage; return a fraction "
-                      f"between 0 and 1 ({expected:.4f}, not {got:.2f}).",
-                      Defect(10, "accuracy as a percentage"), details)
     return _check("tie_accuracy", points, False,
                   f"test_model() returned {got:.4f} on outputs whose tie-aware "
                   f"accuracy is {expected:.4f}.", None, details)
@@ -732,7 +797,8 @@ def _labels_as_classes(labels: np.ndarray) -> np.ndarray:
 def check_fit_labels(points: float, record: StepRecord, reference: Reference) -> Check:
     """Form B: judge the loaded training set through what reached fit()."""
     if not record.has_array("fit_labels"):
-        return step_failed("loader", points, record, "nn_keras()")
+        return step_failed("loader", points, record, "nn_keras()",
+                           set(reference.ints_to_labels.values()))
     inputs, labels = record.array("fit_inputs"), record.array("fit_labels")
     want = reference.training_labels.ravel()
     details = [f"fit() received inputs of shape {inputs.shape} and labels of "

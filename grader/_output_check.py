@@ -6,7 +6,7 @@ import enum
 import math
 
 from grader._judge import Reference, _check, check_reported_accuracy
-from grader._output_parser import (FINDINGS, FinalLine, OutputFinding, ParsedOutput,
+from grader._output_parser import (FinalLine, OutputFinding, ParsedOutput,
                                    final_accuracy, object_mean, parse_output,
                                    review_output)
 from grader._result import Check, Defect
@@ -38,7 +38,8 @@ def check_printed_output(points: float, printed: str, reference: Reference,
     Args:
         reported: What the reported-accuracy check judges: test_model()'s
             return value in forms A and D; by default the printed final line,
-            as in form B. A value that is not a number shares nothing.
+            as in forms B and C, which return nothing. A value that is not a
+            number shares nothing.
     """
     parsed = parse_output(printed)
     true_tokens = [reference.ints_to_labels[int(label)]
@@ -104,10 +105,11 @@ def _left_to_reported_accuracy(findings: list[OutputFinding], parsed: ParsedOutp
         return findings, []
     named = check_reported_accuracy(1.0, value, mean, "",
                                     test_objects=test_objects).defect
-    kept, left = [], []
+    kept: list[OutputFinding] = []
+    left: list[OutputFinding] = []
     for finding in findings:
         shared = (finding.code in _VALUE_FINDINGS and named is not None
-                  and named == Defect(finding.defect, FINDINGS[finding.code][1])
+                  and named == finding.to_defect()
                   and (reported is Reported.FINAL_LINE
                        or _prints(parsed, finding.line_number, value)))
         (left if shared else kept).append(finding)

@@ -31,6 +31,7 @@ __all__ = [
     "OutputFinding",
     "ParsedOutput",
     "final_accuracy",
+    "object_mean",
     "parse_output",
     "review_output",
 ]
@@ -721,6 +722,31 @@ def _object_sum(lines: list[ObjectLine], classes: int) -> tuple[float, float]:
     return total, error
 
 
+def _first_of_each_id(lines: list[ObjectLine]) -> list[ObjectLine]:
+    """A line printed twice is one object still: keep the first of each ID."""
+    return list({line.id: line for line in reversed(lines)}.values())
+
+
+def object_mean(parsed: ParsedOutput, classes: int) -> float | None:
+    """The mean of the printed per-object accuracies, the first line of each ID.
+
+    Args:
+        parsed: What :func:`parse_output` returned.
+        classes: The number of classes, which bounds the size of a tie and so
+            tells what a rounded value such as "0.33" stands for.
+
+    Returns:
+        The mean, or None when there are no per-object lines or one of them has
+        no accuracy between 0 and 1.
+    """
+    unique = _first_of_each_id(parsed.lines)
+    if not unique or any(line.accuracy is None or not 0 <= line.accuracy <= 1
+                         for line in unique):
+        return None
+    total, _ = _object_sum(unique, classes)
+    return total / len(unique)
+
+
 def _review_final(parsed: ParsedOutput, classes: int, objects_usable: bool,
                   findings: list[OutputFinding]) -> None:
     finals = parsed.final_lines
@@ -764,8 +790,7 @@ def _review_final(parsed: ParsedOutput, classes: int, objects_usable: bool,
     if chosen is None or not objects_usable or not parsed.lines:
         return
     value, half_unit = chosen
-    # A line printed twice is one object still: average the first of each ID.
-    unique = list({line.id: line for line in reversed(parsed.lines)}.values())
+    unique = _first_of_each_id(parsed.lines)
     count = len(unique)
     total, error = _object_sum(unique, classes)
     slack = half_unit + 1e-9

@@ -291,6 +291,95 @@ def test_test_model_probe_fails_on_values_it_cannot_judge(tmp_path, values, mess
     assert_failed(check, "tie_accuracy", message)
 
 
+@pytest.mark.parametrize(("scale", "how"), [
+    (100.0, "a percentage instead of a fraction"),
+    (8 / 9, "divided by 9, N \\+ 1 instead of N"),
+], ids=["percentage", "n-plus-one"])
+def test_test_model_probe_leaves_a_wrongly_scaled_accuracy_to_the_reported_check(
+        tmp_path, scale, how):
+    # The tie rule is right; charging the scale here too would cost the
+    # student two checks for one mistake.
+    record = make_record(tmp_path, "test_model_probe",
+                         values={"accuracy": probe_accuracy() * scale,
+                                 "calls": ["predict"]})
+
+    check = _judge.check_test_model_probe(POINTS, record)
+
+    assert (check.status, check.points, check.defect) == ("passed", POINTS, None)
+    assert "applies the tie rule correctly" in check.message
+    assert re.search(how, check.message), check.message
+    assert "Reported accuracy check takes the points" in check.message
+
+
+def test_test_model_probe_names_evaluate_accuracy_as_defect_13(tmp_path):
+    record = make_record(tmp_path, "test_model_probe",
+                         values={"accuracy": 0.25, "calls": ["evaluate", "predict"]})
+
+    check = _judge.check_test_model_probe(POINTS, record)
+
+    assert_failed(check, "tie_accuracy", r"returns Keras evaluate\(\)'s accuracy")
+    assert check.defect.number == 13
+
+
+# -- crashes that show a defect -------------------------------------------------
+
+#: What Keras 3.15 raises when sparse cross-entropy gets one-hot targets.
+SPARSE_ONE_HOT = ("Argument `output` must have rank (ndim) `target.ndim - 1`. "
+                  "Received: target.shape=(None, 10), output.shape=(None, 10)")
+
+
+def failed_record(out: Path, step: str, kind: str, message: str) -> StepRecord:
+    return make_record(out, step, ok=False, error={
+        "type": kind, "message": message,
+        "traceback": f"  File \"nn_keras_solution.py\", line 9\n{kind}: {message}\n"})
+
+
+@pytest.mark.parametrize("name", ["architecture", "test_accuracy"])
+def test_a_crash_of_sparse_loss_on_one_hot_targets_is_defect_12(tmp_path, name):
+    record = failed_record(tmp_path, "train", "ValueError", SPARSE_ONE_HOT)
+
+    check = _judge.step_failed(name, POINTS, record, "create_and_train_model()")
+
+    assert_failed(check, name, re.escape(
+        "create_and_train_model() did not finish: ValueError: Argument `output` "
+        "must have rank (ndim)"))
+    assert "one-hot vectors, but sparse categorical cross-entropy" in check.message
+    assert (check.defect.number, check.defect.name) == (
+        12, "sparse loss given one-hot targets")
+    assert "line 9" in check.details[0]
+
+
+@pytest.mark.parametrize("message", [
+    "could not convert string to float: 'one'",
+    "could not convert string to float: np.str_('one')",
+    "could not convert string 'one' to float64 at row 1, column 3.",
+], ids=["float", "numpy-astype", "numpy-loadtxt"])
+def test_a_label_read_as_a_number_is_defect_12(tmp_path, message):
+    record = failed_record(tmp_path, "nn_keras", "ValueError", message)
+
+    check = _judge.check_fit_labels(POINTS, record, fit_reference())
+
+    assert_failed(check, "loader", "nn_keras\\(\\) did not finish: ValueError")
+    assert "reads the class label 'one' as a number" in check.message
+    assert (check.defect.number, check.defect.name) == (
+        12, "string labels parsed as floats")
+
+
+@pytest.mark.parametrize(("kind", "message"), [
+    ("ValueError", "could not convert string to float: '?'"),
+    ("ValueError", "could not convert string to float: ''"),
+    ("TypeError", "could not convert string to float: 'one'"),
+    ("ValueError", "something else entirely"),
+], ids=["not-a-label", "empty", "other-type", "other-error"])
+def test_other_crashes_name_no_defect(tmp_path, kind, message):
+    record = failed_record(tmp_path, "nn_keras", kind, message)
+
+    check = _judge.check_fit_labels(POINTS, record, fit_reference())
+
+    assert_failed(check, "loader", "nn_keras\\(\\) did not finish")
+    assert check.defect is None
+
+
 # -- loader -------------------------------------------------------------------
 
 COURSE_TRAINING = "1 2 8\n3 4 1\n5 6 8\n7 8 3\n"
@@ -490,6 +579,21 @@ def test_loader_fails_on_an_overwritten_array(loader_setup):
 
     assert_failed(check, "loader", "could not read back the array 'test_labels' "
                                    "sent by step 'load_probe'")
+
+
+def test_a_loader_that_reads_the_probes_labels_as_numbers_is_defect_12(loader_setup):
+    # The course set's labels are numbers; the grader's edge-case files have
+    # words for labels, so a float() on the label shows there.
+    out, reference, course, probe = loader_setup
+    course_record = loader_record(out, "load_course", course)
+    probe_record = failed_record(out, "load_probe", "ValueError",
+                                 "could not convert string to float: 'beta'")
+
+    check = _judge.check_loader(POINTS, course_record, probe_record, reference, probe)
+
+    assert_failed(check, "loader", r"load_dataset\(\) did not finish")
+    assert check.defect.number == 12
+    assert "reads the class label 'beta' as a number" in check.message
 
 
 # -- architecture -------------------------------------------------------------

@@ -5,16 +5,20 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
+import numpy as np
 import pytest
 
+from grader._judge import Reference
+from grader._output_check import check_printed_output
 from grader._output_parser import (
     FINDINGS,
     ParsedOutput,
     final_accuracy,
+    object_mean,
     parse_output,
     review_output,
 )
-from grader._result import Defect
+from grader._result import Check, Defect
 
 #: Eight test objects with string labels, ties of sizes 2, 3 and 4 among them.
 TRUE = ["eight", "two", "one", "four", "eight", "two", "seven", "one"]
@@ -518,3 +522,97 @@ def test_ten_megabytes_of_output_are_parsed():
     assert len(parsed.final_lines) == repeats
     codes_found = {f.code for f in review_output(parsed, TRUE, LABELS)}
     assert {"object_count", "duplicate_ids", "final_repeated"} <= codes_found
+
+
+# -- the printed-output check: one mistake, one check's points -----------------
+
+def test_object_mean_averages_the_first_line_of_each_id():
+    doubled = course_output() + object_line(0, "two", "eight", 0.0) + "\n"
+
+    assert object_mean(parse_output(course_output()), 5) == pytest.approx(MEAN)
+    assert object_mean(parse_output(doubled), 5) == pytest.approx(MEAN)
+
+
+@pytest.mark.parametrize("text", [
+    "classification accuracy=0.5000\n",
+    "ID=    0, predicted=eight, true=eight, accuracy=\n",
+    "ID=    0, predicted=eight, true=eight, accuracy=1.50\n",
+], ids=["no-lines", "unreadable", "out-of-range"])
+def test_object_mean_is_none_without_usable_lines(text):
+    assert object_mean(parse_output(text), 5) is None
+
+
+def printed_reference(true: list[str] = TRUE) -> Reference:
+    names = list(dict.fromkeys(true))
+    labels = np.array([[names.index(token)] for token in true])
+    inputs = np.zeros((len(true), 2))
+    return Reference(inputs, labels, inputs, labels, dict(enumerate(names)), [0.9])
+
+
+def printed_check(text: str, true: list[str] = TRUE, **reported) -> Check:
+    return check_printed_output(1.0, text, printed_reference(true), "nn_keras()",
+                                **reported)
+
+
+N_PLUS_ONE_LINE = f"classification accuracy={sum(ACCURACIES) / 9:6.4f}"
+PERCENT_LINE = f"classification accuracy={100 * MEAN:.2f}%"
+
+
+@pytest.mark.parametrize("reported", [
+    pytest.param({}, id="final-line-is-the-report"),
+    pytest.param({"reported": sum(ACCURACIES) / 9}, id="same-value-returned"),
+])
+def test_a_final_line_divided_by_n_plus_one_is_left_to_the_reported_check(reported):
+    check = printed_check(course_output(final=N_PLUS_ONE_LINE), **reported)
+
+    assert (check.status, check.points, check.defect) == ("passed", 1.0, None)
+    assert "Reported accuracy check takes the points" in check.message
+    assert any(d.startswith("judged under Reported accuracy: The overall accuracy "
+                            "should be the mean") for d in check.details)
+
+
+def test_a_percentage_returned_and_printed_is_left_to_the_reported_check():
+    check = printed_check(course_output(final=PERCENT_LINE), reported=100 * MEAN)
+
+    assert (check.status, check.points) == ("passed", 1.0)
+    assert any("as a percentage" in detail for detail in check.details)
+
+
+@pytest.mark.parametrize(("final", "reported", "code"), [
+    # Form B: the reported-accuracy check reads a percentage as its fraction,
+    # so only this check can charge the percent sign.
+    pytest.param(PERCENT_LINE, {}, "final_percentage", id="percentage-printed"),
+    pytest.param(PERCENT_LINE, {"reported": MEAN}, "final_percentage",
+                 id="percentage-printed-fraction-returned"),
+    pytest.param(N_PLUS_ONE_LINE, {"reported": MEAN}, "final_divided_by_n_plus_one",
+                 id="n-plus-one-printed-right-value-returned"),
+    pytest.param(N_PLUS_ONE_LINE, {"reported": "'0.45'"},
+                 "final_divided_by_n_plus_one", id="returned-value-not-a-number"),
+])
+def test_a_wrong_final_line_the_reported_check_does_not_judge_is_charged_here(
+        final, reported, code):
+    check = printed_check(course_output(final=final), **reported)
+
+    assert (check.status, check.points) == ("failed", 0.0)
+    assert check.defect == Defect(10, FINDINGS[code][1])
+
+
+def test_n_plus_one_within_the_reported_checks_tolerance_is_charged_here():
+    # Over 2000 objects, N + 1 moves the accuracy by less than the reported
+    # check's tolerance: that check passes it, so this one must not.
+    true = TRUE * 250
+    accuracies = [1.0 if i % 10 else 0.0 for i in range(len(true))]
+    final = f"classification accuracy={sum(accuracies) / (len(true) + 1):6.4f}"
+
+    check = printed_check(course_output(true, true, accuracies, final=final), true)
+
+    assert (check.status, check.defect) == (
+        "failed", Defect(10, "overall accuracy divided by N + 1"))
+
+
+def test_the_left_finding_is_still_shown_when_another_one_fails_the_check():
+    check = printed_check(course_output(first_id=1, final=N_PLUS_ONE_LINE))
+
+    assert check.status == "failed"
+    assert check.defect == Defect(11, "IDs starting at 1")
+    assert any(d.startswith("judged under Reported accuracy") for d in check.details)
