@@ -468,11 +468,11 @@ class ClassGrader:
                                             records["load_probe"], reference,
                                             probe_reference)
             elif name == "loader":
-                check = _judge.check_fit_labels(points, records[step], reference)
+                check = _judge.check_fit_labels(points, records[step], reference, call)
             elif name == "normalization" and form == "D":
                 check = _judge.check_normalization(points, records["normalize"])
             elif name == "normalization":
-                check = _judge.check_fit_inputs(points, records[step], reference)
+                check = _judge.check_fit_inputs(points, records[step], reference, call)
             elif name == "tie_accuracy" and form == "D":
                 check = _judge.check_object_accuracy(points, records["object_accuracy"])
                 if check.status == "passed":
@@ -549,6 +549,9 @@ class ClassGrader:
                 points, "no readable line 'classification accuracy=...' in the output"
                 if reported is None else reported, actual,
                 f"The final line {TRAINING_CALL[form]} prints", test_objects=objects)
+        if not records["train"].ok:
+            return _judge.not_run("reported_accuracy", points, "Not run: "
+                                  "create_and_train_model() did not finish.")
         record = records["test_model"]
         if not record.ok:
             return _judge.step_failed("reported_accuracy", points, record,
@@ -560,10 +563,16 @@ class ClassGrader:
     def _printed_output(self, form, points, records, reference) -> Check:
         step, source = ((TRAINING_STEP[form], TRAINING_CALL[form])
                         if form in RECORDED_FORMS else ("test_model", "test_model()"))
+        if form not in RECORDED_FORMS and not records["train"].ok:
+            return _judge.not_run("printed_output", points, "Not run: "
+                                  "create_and_train_model() did not finish.")
         record = records[step]
         if not record.ok and not record.stdout:
             return _judge.step_failed("printed_output", points, record, source)
-        return check_printed_output(points, record.stdout, reference, source)
+        if form in RECORDED_FORMS:
+            return check_printed_output(points, record.stdout, reference, source)
+        return check_printed_output(points, record.stdout, reference, source,
+                                    reported=record.values.get("accuracy"))
 
 
 def _probe_dir(work_root: Path) -> Path:

@@ -794,10 +794,11 @@ def _labels_as_classes(labels: np.ndarray) -> np.ndarray:
 
 
 @_refusing_invalid("loader")
-def check_fit_labels(points: float, record: StepRecord, reference: Reference) -> Check:
-    """Form B: judge the loaded training set through what reached fit()."""
+def check_fit_labels(points: float, record: StepRecord, reference: Reference,
+                     call: str = "nn_keras()") -> Check:
+    """Forms B and C: judge the loaded training set through what reached fit()."""
     if not record.has_array("fit_labels"):
-        return step_failed("loader", points, record, "nn_keras()",
+        return step_failed("loader", points, record, call,
                            set(reference.ints_to_labels.values()))
     inputs, labels = record.array("fit_inputs"), record.array("fit_labels")
     want = reference.training_labels.ravel()
@@ -831,10 +832,11 @@ def check_fit_labels(points: float, record: StepRecord, reference: Reference) ->
 
 
 @_refusing_invalid("normalization")
-def check_fit_inputs(points: float, record: StepRecord, reference: Reference) -> Check:
-    """Form B: judge normalization through the inputs that reached fit()."""
+def check_fit_inputs(points: float, record: StepRecord, reference: Reference,
+                     call: str = "nn_keras()") -> Check:
+    """Forms B and C: judge normalization through the inputs that reached fit()."""
     if not record.has_array("fit_inputs"):
-        return step_failed("normalization", points, record, "nn_keras()")
+        return step_failed("normalization", points, record, call)
     got = record.array("fit_inputs")
     raw = reference.training_inputs
     scale = normalization_scale(raw)
