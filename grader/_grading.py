@@ -30,7 +30,7 @@ from grader._jobs import (JobOutcome, PreparedData, job_settings_summary,
 from grader._judge import Reference, StepRecord
 from grader._output_check import check_printed_output
 from grader._output_parser import final_accuracy, parse_output
-from grader._report import report_dirname
+from grader._report import sharing_a_folder
 from grader._result import Check, Resources, Result, Verdict
 from grader._limits import MIB
 from grader._sandbox import Backend, Limits, ProcessBackend, Sandbox, View, Zygote
@@ -112,18 +112,13 @@ def _submission_in(folder: Path,
 
 
 def _refuse_clashing_names(students: list[str]) -> None:
-    # Reports go to one folder per student; file systems that ignore case
-    # would put two students in one.
-    seen: dict[str, str] = {}
-    for student in students:
-        key = report_dirname(student).casefold()
-        if key in seen:
-            raise UsageError(
-                f"students {seen[key]!r} and {student!r} would share one report "
-                "folder; rename one of their folders so the names differ by more "
-                "than case or punctuation"
-            )
-        seen[key] = student
+    clash = sharing_a_folder(students)
+    if clash:
+        raise UsageError(
+            f"students {clash[0]!r} and {clash[1]!r} would share one report "
+            "folder; rename one of their folders so the names differ by more "
+            "than case or punctuation"
+        )
 
 
 def prepare_data(spec: Spec, form: str, datasets_dir: Path) -> PreparedData:

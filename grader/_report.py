@@ -188,18 +188,27 @@ def write_reports(
     _write_text_atomically(out_dir / "index.html", render_index(results, title))
 
 
-def _check_distinct_folders(students: Iterable[str]) -> None:
+def sharing_a_folder(students: Iterable[str]) -> tuple[str, str] | None:
+    """Two students whose reports would go to one folder, if there are any."""
     # Case is folded because macOS and Windows file systems ignore it.
     seen: dict[str, str] = {}
     for student in students:
         key = report_dirname(student).casefold()
         if key in seen:
-            raise ValueError(
-                f"Two results would write the same report folder "
-                f"{report_dirname(student)!r}: students {seen[key]!r} and {student!r}. "
-                "Give each submission its own student name."
-            )
+            return seen[key], student
         seen[key] = student
+    return None
+
+
+def _check_distinct_folders(students: Iterable[str]) -> None:
+    clash = sharing_a_folder(students)
+    if clash:
+        first, second = clash
+        raise ValueError(
+            f"Two results would write the same report folder "
+            f"{report_dirname(second)!r}: students {first!r} and {second!r}. "
+            "Give each submission its own student name."
+        )
 
 
 def _write_text_atomically(path: Path, text: str) -> None:
