@@ -6,7 +6,8 @@ reports the wall time of the job minus the time spent inside the student's
 functions (every step but the import, which is mostly TensorFlow's). The
 zygote's one-off start is reported apart.
 
-    python bench/overhead.py [--repeat N] [SUBMISSION_FOLDER ...]
+    python bench/overhead.py [--repeat N] [--sandbox auto|process|bwrap]
+                             [SUBMISSION_FOLDER ...]
 
 Defaults to the sample class's three correct submissions on the ``sample``
 assignment. Results are recorded by hand in docs/benchmarks.md.
@@ -20,63 +21,79 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
+from grader import _records
+from grader._backends import SANDBOX_CHOICES, select_backend
 from grader._forms import detect_form, find_submission_file
 from grader._grading import prepare_data
 from grader._jobs import prepare_job, run_job, steps_for_form
 from grader._limits import Limits
 from grader._resources import bundled_datasets_dir, sample_class_dir
-from grader._sandbox import Zygote
+from grader._sandbox import Sandbox, View
 from grader._spec import load_spec
 
 DEFAULT_STUDENTS = ("alice_form_d_correct", "bob_form_a_correct",
                     "carol_form_b_correct")
 
 
-def student_seconds(job_dir: Path) -> float:
-    total = 0.0
-    for path in (job_dir / "out").glob("*.json"):
-        record = json.loads(path.read_text())
-        if record.get("id") not in (None, "import"):
-            total += float(record.get("seconds", 0.0))
-    return total
+def student_seconds(results: bytes) -> float:
+    """Seconds the child spent in the student's functions, import excepted."""
+    seen = []
+    take = _records._take
+
+    def noting_seconds(parsed, header, blobs):
+        if header.get("id") not in (None, "import"):
+            seen.append(float(header.get("seconds", 0.0)))
+        take(parsed, header, blobs)
+
+    with mock.patch.object(_records, "_take", noting_seconds):
+        _records.parse_channel(results)
+    return sum(seen)
 
 
-def measure(folder: Path, spec, zygote, root: Path, number: int) -> dict:
+def measure(folder: Path, spec, sandbox: Sandbox, root: Path, number: int) -> dict:
     detected = detect_form(find_submission_file(folder))
     data = prepare_data(spec, detected.form, bundled_datasets_dir())
-    job_dir = root / f"{folder.name}-{'warm' if zygote else 'cold'}-{number}"
+    label = "warm" if sandbox.zygote else "cold"
+    job_dir = root / f"{folder.name}-{label}-{number}"
     steps = steps_for_form(detected.form, data, job_dir / "probe_data")
     started = time.monotonic()
     prepare_job(job_dir, detected.path, steps, data, spec.seed)
     outcome = run_job(job_dir, Limits(wall_seconds=300, cpu_threads=2), spec.seed,
-                      zygote)
+                      sandbox)
     total = time.monotonic() - started
-    inside = student_seconds(job_dir)
+    inside = student_seconds(outcome.run.results)
     return {"student": folder.name, "total_s": total, "student_s": inside,
-            "overhead_s": total - inside, "start": outcome.run.start}
+            "overhead_s": total - inside,
+            "start": f"{outcome.run.backend}, {outcome.run.start}"}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folders", nargs="*", type=Path)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--sandbox", choices=SANDBOX_CHOICES, default="auto")
     arguments = parser.parse_args()
     folders = arguments.folders or [sample_class_dir() / s for s in DEFAULT_STUDENTS]
     spec = load_spec("sample")
+    backend = select_backend(arguments.sandbox, require_isolation=False)
+    print(f"sandbox: {backend.describe()}")
 
     with tempfile.TemporaryDirectory(prefix="nngrade-bench-") as temporary:
-        root = Path(temporary)
-        cold = [measure(f, spec, None, root, n)
+        root = Path(temporary).resolve()
+        cold = [measure(f, spec, Sandbox(backend), root, n)
                 for n in range(arguments.repeat) for f in folders]
+        view = View((root,), (*{f.resolve() for f in folders},
+                              bundled_datasets_dir().resolve()))
         started = time.monotonic()
-        zygote = Zygote(root)
+        warm_sandbox = Sandbox(backend, backend.start_zygote(root, view))
         zygote_start = time.monotonic() - started
         try:
-            warm = [measure(f, spec, zygote, root, n)
+            warm = [measure(f, spec, warm_sandbox, root, n)
                     for n in range(arguments.repeat) for f in folders]
         finally:
-            zygote.close()
+            warm_sandbox.zygote.close()
 
     for label, runs in (("cold", cold), ("warm", warm)):
         overheads = [run["overhead_s"] for run in runs]

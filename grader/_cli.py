@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.progress import TimeElapsedColumn
 from rich.table import Table
 
+from grader._backends import SANDBOX_CHOICES, select_backend
 from grader._errors import NngradeError, SpecError, UsageError
 from grader._report import verdict_label
 from grader._resources import bundled_datasets_dir, sample_class_dir
@@ -71,6 +72,13 @@ def _parser() -> argparse.ArgumentParser:
     grade.add_argument("--cold", action="store_true",
                        help="start every submission in a new interpreter instead of "
                             "forking it from one warm TensorFlow process")
+    grade.add_argument("--sandbox", choices=SANDBOX_CHOICES, default="auto",
+                       help="where submissions run: bwrap (no network, only their "
+                            "own files; Linux), process (limits only), or auto, the "
+                            "strongest that works here (default: auto)")
+    grade.add_argument("--require-isolation", action="store_true",
+                       help="fail instead of grading without an isolating sandbox "
+                            "(for official runs)")
 
     commands.add_parser("assignments", help="list the shipped assignment specs")
 
@@ -144,12 +152,15 @@ def _grade(arguments: argparse.Namespace, console: Console) -> int:
     if arguments.jobs < 1:
         raise UsageError(f"--jobs must be at least 1, got {arguments.jobs}")
     out = _prepare_out_dir(arguments.out)
+    backend = select_backend(arguments.sandbox, arguments.require_isolation)
     console.print(
         f"Grading {len(submissions)} submission(s) from {submissions_path} "
-        f"for assignment [bold]{spec.name}[/] with data from {datasets}",
+        f"for assignment [bold]{spec.name}[/] with data from {datasets}\n"
+        f"Sandbox: {backend.describe()}",
         highlight=False)
 
-    grader = ClassGrader(spec, datasets, arguments.jobs, warm=not arguments.cold)
+    grader = ClassGrader(spec, datasets, arguments.jobs, warm=not arguments.cold,
+                         backend=backend)
     try:
         results = _grade_with_progress(grader, submissions, console)
     finally:

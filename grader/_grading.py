@@ -33,7 +33,8 @@ from grader._output_parser import final_accuracy, parse_output
 from grader._report import sharing_a_folder
 from grader._result import Check, Resources, Result, Verdict
 from grader._limits import MIB
-from grader._sandbox import Backend, Limits, ProcessBackend, Sandbox, View, Zygote
+from grader._sandbox import (Backend, Limits, ProcessBackend, Sandbox, View, Zygote,
+                             spellings)
 from grader._spec import Spec, check_steps
 from reference import DataFormatError, load_dataset, normalize
 
@@ -173,7 +174,7 @@ class ClassGrader:
         folders = {s.detected.path.resolve().parent for s in submissions
                    if self._runnable(s)}
         for form, data in self.data.items():
-            folders.add(data.datasets_dir.resolve())
+            folders |= spellings(data.datasets_dir)
             folders.add(_references.solution_path(form).resolve().parent)
         view = View((self.work_root.resolve(),), tuple(sorted(folders)))
         self.zygote.start_warm(self.work_root, view)

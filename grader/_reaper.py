@@ -58,15 +58,21 @@ class Reaper:
                 children = psutil.Process().children()
             except psutil.Error:
                 return []
+            ended = []
             for child in children:
                 if child.pid in self.owned:
                     continue
                 try:
+                    # Sandboxes leave helpers of their own that have ended:
+                    # those only need reaping.
+                    if child.status() == psutil.STATUS_ZOMBIE:
+                        ended.append(child.pid)
+                        continue
                     os.kill(child.pid, signal.SIGKILL)
                     killed.append(child.pid)
-                except ProcessLookupError:
+                except (ProcessLookupError, psutil.Error):
                     pass
-            for pid in killed:
+            for pid in killed + ended:
                 try:
                     os.waitpid(pid, 0)
                 except ChildProcessError:

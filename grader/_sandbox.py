@@ -1,10 +1,17 @@
 """Run one child process under limits and collect how it ended.
 
-This is the ``process`` backend: a new session so the whole process group
-can be killed, a wall-clock deadline, rlimits (see ``_limits``), capped
-reads of stdout and stderr, a scrubbed environment, and a sweep of orphans
-that escaped into sessions of their own. The child is either started cold
-(a new interpreter) or forked from the warm zygote (see ``_zygote``).
+What every backend shares: a new session so the whole process group can be
+killed, a wall-clock deadline, rlimits (see ``_limits``), capped reads of
+stdout and stderr, a scrubbed environment, and a sweep of orphans that
+escaped into sessions of their own. The child is either started cold (a new
+interpreter) or forked from the warm zygote (see ``_zygote``). This module
+holds the ``process`` backend, which adds nothing more; ``_backends`` holds
+the isolating ones and the choice between them.
+
+    Sandbox             the children of one grading run
+    ├── Backend         how a child is started: ProcessBackend here,
+    │                   BwrapBackend in _backends
+    └── Zygote          the warm TensorFlow process, when one runs
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +59,8 @@ class ChildRun:
     start: str = "cold"
     #: Everything the child sent on its results channel.
     results: bytes = b""
+    #: The sandbox backend the child ran in ("process", "bwrap").
+    backend: str = "process"
 
 
 class _CappedReader(threading.Thread):
@@ -141,7 +151,7 @@ class _Watch:
         return time.monotonic() - self.started > self.limits.wall_seconds
 
     def finish(self, status: int, cpu_s: float, maxrss_kb: float, timed_out: bool,
-               start: str) -> ChildRun:
+               start: str, backend: str = "process") -> ChildRun:
         wall = time.monotonic() - self.started
         for reader in self.readers:
             reader.join(timeout=5)
@@ -158,12 +168,77 @@ class _Watch:
             cpu_s=round(cpu_s, 3),
             peak_rss_mb=round(maxrss_kb / 1024, 1),
             start=start,
+            backend=backend,
         )
 
 
-def _failed_start(reason: str) -> ChildRun:
+def failed_start(reason: str, backend: str = "process",
+                 start: str = "cold") -> ChildRun:
+    """The run of a child that never started: a grader error, never the student's."""
     return ChildRun(None, None, False, False, "", "", 0.0, 0.0, 0.0,
-                    start_error=reason)
+                    start_error=reason, start=start, backend=backend)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+@dataclass(frozen=True)
+class View:
+    """Folders a sandbox shows besides the interpreter and system libraries."""
+
+    writable: tuple[Path, ...] = ()
+    read_only: tuple[Path, ...] = ()
+
+    def roots(self) -> list[Path]:
+        """Every folder shown, without those inside another one."""
+        folders = sorted(set(self.writable + self.read_only),
+                         key=lambda p: len(p.parts))
+        roots: list[Path] = []
+        for folder in folders:
+            if not any(_inside(folder, root) for root in roots):
+                roots.append(folder)
+        return roots
+
+    def shows(self, other: View) -> bool:
+        """Whether all of ``other`` is visible here, and writable where it must be."""
+        everything = self.writable + self.read_only
+        return (all(any(_inside(p, root) for root in self.writable)
+                    for p in other.writable)
+                and all(any(_inside(p, root) for root in everything)
+                        for p in other.read_only))
+
+
+def spellings(path: Path) -> set[Path]:
+    """The path as given and as it really is: a sandbox must show both."""
+    return {path.absolute(), path.resolve()}
+
+
+def _paths_in(value) -> list[Path]:
+    """Every absolute path of an existing file or folder in a job's steps."""
+    if isinstance(value, dict):
+        return [path for item in value.values() for path in _paths_in(item)]
+    if isinstance(value, list):
+        return [path for item in value for path in _paths_in(item)]
+    if isinstance(value, str) and os.path.isabs(value) and os.path.exists(value):
+        return [Path(value)]
+    return []
+
+
+def job_view(job_dir: Path) -> View:
+    """What a job must see: its own folder, its submission's folder, its data.
+
+    The data is every file or folder the job's steps name (a data set folder,
+    a script's data files), read from ``job.json`` before the job runs.
+    """
+    job_dir = job_dir.resolve()
+    job = json.loads((job_dir / "job.json").read_text())
+    read_only = spellings(Path(job["submission"]).parent)
+    for path in _paths_in(job["steps"]):
+        folder = path if path.is_dir() else path.parent
+        read_only |= {spelling for spelling in spellings(folder)
+                      if not _inside(spelling, job_dir)}
+    return View((job_dir,), tuple(sorted(read_only)))
 
 
 def run_cold(job_dir: Path, limits: Limits, seed: int) -> ChildRun:
@@ -183,7 +258,7 @@ def run_cold(job_dir: Path, limits: Limits, seed: int) -> ChildRun:
             _reaper.own(process.pid)
     except OSError as error:
         os.close(results_read)
-        return _failed_start(f"could not start the child: {error}")
+        return failed_start(f"could not start the child: {error}")
     finally:
         os.close(results_write)
     logger.debug("started cold child %d for %s", process.pid, job_dir)
@@ -211,24 +286,54 @@ def run_cold(job_dir: Path, limits: Limits, seed: int) -> ChildRun:
 
 
 class Zygote:
-    """The parent's handle on a warm TensorFlow process that forks jobs."""
+    """The parent's handle on a process that forks jobs: warm, or a cold one-off.
 
-    def __init__(self, work_dir: Path, start_timeout: float = 180.0):
+    With no ``wrapper`` this is the ``process`` backend's warm TensorFlow
+    process, whose job pids are this machine's. A wrapper (the bwrap command
+    line) starts it inside a sandbox, where pids mean nothing out here: jobs
+    are then stopped through the zygote. With a ``view``, each job runs in
+    namespaces of its own that show only its own folders of the view.
+    ``system`` (the interpreter, the grader) and ``hidden`` (the reference
+    package) are the folders the sandbox shows and hides besides the view.
+    """
+
+    def __init__(self, work_dir: Path, start_timeout: float = 180.0, *,
+                 wrapper: Sequence[str] = (), view: View | None = None,
+                 system: Sequence[Path] = (), hidden: Sequence[Path] = (),
+                 import_tensorflow: bool = True, backend: str = "process"):
         self.lock = threading.Lock()
         self.events: dict[str, dict] = {}
         self.changed = threading.Condition()
+        self.wrapped = bool(wrapper)
+        self.view = view
+        self.system = tuple(system)
+        self.hidden = tuple(hidden)
+        # A job's covers would hide the interpreter if a folder of the view
+        # held it; every job then starts cold, in a sandbox of its own.
+        self.isolates_warm = view is None or not any(
+            _inside(path, root) for path in system for root in view.roots())
+        self.backend = backend
+        self.start_kind = "warm" if import_tensorflow else "cold"
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.sock = ours
         base_env = child_environment(work_dir, Limits(), 0)
         self.log_path = work_dir / "zygote.log"
-        with open(self.log_path, "wb") as log, _reaper.lock:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "grader._zygote", str(theirs.fileno())],
-                pass_fds=[theirs.fileno()], env=base_env, cwd=work_dir,
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                start_new_session=True)
-            _reaper.own(self.process.pid)
-        theirs.close()
+        command = [*wrapper, sys.executable, "-m", "grader._zygote",
+                   str(theirs.fileno())]
+        if not import_tensorflow:
+            command.append("--no-tensorflow")
+        try:
+            with open(self.log_path, "wb") as log, _reaper.lock:
+                self.process = subprocess.Popen(
+                    command, pass_fds=[theirs.fileno()], env=base_env, cwd=work_dir,
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                    start_new_session=True)
+                _reaper.own(self.process.pid)
+        except OSError as error:
+            ours.close()
+            raise GraderError(f"could not start {command[0]}: {error}") from None
+        finally:
+            theirs.close()
         self.sock.settimeout(start_timeout)
         try:
             ready = json.loads(self.sock.recv(65536) or b"{}")
@@ -236,9 +341,10 @@ class Zygote:
             ready = {}
         if not ready.get("ready"):
             self.close()
-            raise GraderError(
-                "the warm TensorFlow process did not start; see "
-                f"{self.log_path}:\n{self.log_path.read_text(errors='replace')[-2000:]}")
+            what = ("the warm TensorFlow process" if import_tensorflow
+                    else "the sandbox")
+            log = self.log_path.read_text(errors="replace")[-2000:]
+            raise GraderError(f"{what} did not start; see {self.log_path}:\n{log}")
         self.sock.settimeout(None)
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
@@ -270,7 +376,42 @@ class Zygote:
     def alive(self) -> bool:
         return self.process.poll() is None and "closed" not in self.events
 
+    def can_run(self, job_dir: Path) -> bool:
+        """Whether this zygote can show the job its folders, and nothing more."""
+        if self.view is None:
+            return True
+        needed = job_view(job_dir)
+        if not self.isolates_warm or not self.view.shows(needed):
+            return False
+        # A job's folder shown again brings along whatever lies inside it.
+        others = [*self.view.writable, *self.view.read_only, *self.hidden]
+        return not any(_inside(other, folder) and other != folder
+                       for folder in (*needed.writable, *needed.read_only)
+                       for other in others)
+
+    def _isolation(self, job_dir: Path, limits: Limits) -> dict:
+        """How the zygote narrows its view down to this job's folders."""
+        needed = job_view(job_dir)
+        reveal = ([[str(p), True] for p in needed.writable]
+                  + [[str(p), False] for p in needed.read_only])
+        # Each job gets a /tmp and /dev/shm of its own, which would hide these.
+        keep = [str(p) for p in self.system
+                if _inside(p, Path("/tmp")) or _inside(p, Path("/dev/shm"))]
+        return {"cover": [str(p) for p in self.view.roots()], "reveal": reveal,
+                "keep": keep, "tmp_bytes": limits.file_bytes}
+
+    def _kill(self, job: str, pid: int) -> None:
+        if not self.wrapped:
+            _kill_group(pid)
+            return
+        try:
+            self.sock.send(json.dumps({"kill": job}).encode())
+        except OSError:
+            pass
+
     def run(self, job_dir: Path, limits: Limits, seed: int) -> ChildRun:
+        # The spelling the sandbox shows (see job_view).
+        job_dir = job_dir.resolve()
         work_dir = job_dir / "work"
         work_dir.mkdir(exist_ok=True)
         with self.lock:
@@ -280,19 +421,21 @@ class Zygote:
         request = {"job": job, "job_dir": str(job_dir),
                    "env": child_environment(work_dir, limits, seed),
                    "limits": limits.as_dict()}
+        if self.view is not None:
+            request["isolation"] = self._isolation(job_dir, limits)
         try:
             socket.send_fds(self.sock, [json.dumps(request).encode()],
                             [write for _, write in pipes])
         except OSError as error:
             for fd in (fd for pipe in pipes for fd in pipe):
                 os.close(fd)
-            return _failed_start(f"the warm TensorFlow process is gone: {error}")
+            return self._failed(f"the zygote is gone: {error}")
         for _, write in pipes:
             os.close(write)
         watch = _Watch(*(os.fdopen(read, "rb") for read, _ in pipes), limits)
         started = self._wait_for("started:" + job, 30)
         if started is None:
-            return _failed_start("the warm TensorFlow process did not start the job")
+            return self._failed("the zygote did not start the job")
         pid = started["pid"]
         timed_out = False
         exited = None
@@ -300,18 +443,34 @@ class Zygote:
             exited = self._wait_for("exited:" + job, _POLL_SECONDS * 5)
             if exited is None and watch.should_stop():
                 timed_out = not watch.overflow.is_set()
-                _kill_group(pid)
+                self._kill(job, pid)
                 exited = self._wait_for("exited:" + job, 30)
                 if exited is None:
-                    return _failed_start("a stopped job was never reaped")
+                    return self._failed("a stopped job was never reaped")
             elif exited is None and "closed" in self.events:
-                return _failed_start("the warm TensorFlow process died")
-        _kill_group(pid)
+                return self._failed("the zygote died")
+        if not self.wrapped:
+            _kill_group(pid)
+        if "start_error" in exited:
+            # The details are the instructor's; the student learns it was not
+            # their fault (see the grader_error verdict).
+            logger.error("the sandbox of %s failed before the submission ran: %s",
+                         job_dir, exited["start_error"])
+            return self._failed("its sandbox could not be set up")
         return watch.finish(exited["status"], exited["cpu_s"], exited["maxrss_kb"],
-                            timed_out, "warm")
+                            timed_out, self.start_kind, self.backend)
+
+    def _failed(self, reason: str) -> ChildRun:
+        return failed_start(reason, self.backend, self.start_kind)
 
     def close(self) -> None:
         try:
+            # Shut down first: a close alone leaves the reader thread's recv
+            # holding the socket open, and the zygote would never see the end.
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             self.sock.close()
         finally:
             try:
@@ -323,9 +482,88 @@ class Zygote:
             _reaper.sweep()
 
 
+class Backend:
+    """How children are started and what they can reach; see ``_backends``."""
+
+    #: The name ``--sandbox`` takes, and results record.
+    name = "process"
+    #: Whether a job is kept from the network and from files not its own.
+    isolating = False
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    def start_zygote(self, work_root: Path, view: View) -> Zygote:
+        """Start a warm TensorFlow process whose jobs may use ``view``."""
+        raise NotImplementedError
+
+    def run_cold(self, job_dir: Path, limits: Limits, seed: int) -> ChildRun:
+        raise NotImplementedError
+
+
+class ProcessBackend(Backend):
+    """A child process with limits, and nothing between it and the machine."""
+
+    def describe(self) -> str:
+        return ("process: limits only; a submission can read every file the "
+                "grader's user can and can reach the network")
+
+    def start_zygote(self, work_root: Path, view: View) -> Zygote:
+        return Zygote(work_root)
+
+    def run_cold(self, job_dir: Path, limits: Limits, seed: int) -> ChildRun:
+        return run_cold(job_dir, limits, seed)
+
+
+class Sandbox:
+    """Where the children of one grading run start: a backend, and its zygote.
+
+    A job runs warm when the zygote is alive and shows the job's folders, and
+    cold in the same backend otherwise; never outside the backend.
+    """
+
+    def __init__(self, backend: Backend, zygote: Zygote | None = None):
+        self.backend = backend
+        self.zygote = zygote
+        #: A zygote handed in is shared with others, who close it.
+        self.owns_zygote = zygote is None
+
+    def start_warm(self, work_root: Path, view: View) -> None:
+        """Import TensorFlow once for every job; on failure, start jobs cold."""
+        if self.zygote is not None:
+            return
+        try:
+            self.zygote = self.backend.start_zygote(work_root, view)
+        except GraderError as error:
+            logger.warning("grading without warm TensorFlow: %s", error)
+
+    def run(self, job_dir: Path, limits: Limits, seed: int) -> ChildRun:
+        zygote = self.zygote
+        if zygote is not None and zygote.alive():
+            if zygote.can_run(job_dir):
+                return zygote.run(job_dir, limits, seed)
+            logger.info("%s needs folders the warm sandbox does not show; "
+                        "starting it cold", job_dir)
+        return self.backend.run_cold(job_dir, limits, seed)
+
+    def close(self) -> None:
+        if self.zygote is not None and self.owns_zygote:
+            self.zygote.close()
+            self.zygote = None
+
+
 def run_child(job_dir: Path, limits: Limits, seed: int,
-              zygote: Zygote | None = None) -> ChildRun:
-    """Run a job warm when a zygote is given and alive, else cold."""
-    if zygote is not None and zygote.alive():
+              zygote: Sandbox | Zygote | None = None) -> ChildRun:
+    """Run a job in ``zygote``'s sandbox, or warm in a bare zygote, else cold.
+
+    A bare zygote inside a sandbox that cannot run the job never hands it to
+    an unsandboxed cold start: that is a failed start.
+    """
+    if isinstance(zygote, Sandbox):
         return zygote.run(job_dir, limits, seed)
+    if zygote is not None and zygote.alive() and zygote.can_run(job_dir):
+        return zygote.run(job_dir, limits, seed)
+    if zygote is not None and zygote.wrapped:
+        return failed_start(f"the {zygote.backend} sandbox cannot run {job_dir}",
+                            zygote.backend)
     return run_cold(job_dir, limits, seed)

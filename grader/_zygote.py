@@ -13,7 +13,20 @@ Protocol, over a ``SOCK_SEQPACKET`` socket pair, one JSON object a packet:
   write ends of the job's stdout, stderr and results pipes attached as file
   descriptors;
 - zygote -> parent: ``{"started": id, "pid": pid}``, later
-  ``{"exited": id, "status": wait_status, "cpu_s", "maxrss_kb"}``.
+  ``{"exited": id, "status": wait_status, "cpu_s", "maxrss_kb"}``, with a
+  ``"start_error"`` instead of a status when the job's sandbox could not be
+  set up (no student code ran);
+- parent -> zygote: ``{"kill": id}`` kills the job and everything it
+  started. Inside bwrap the pid in ``started`` is one of bwrap's PID
+  namespace and means nothing outside, so this is the only way to stop it.
+
+A request with an ``"isolation"`` key (see ``_isolation.enter_job_view``)
+runs its job in namespaces of its own: the zygote forks the job's init in a
+new PID namespace, the init sets up the job's view and forks the job, waits
+for it and writes its wait status to a pipe only the zygote reads.
+
+``python -m grader._zygote FD --no-tensorflow`` serves jobs without
+importing TensorFlow first: the cold start inside bwrap, one job per zygote.
 """
 
 from __future__ import annotations
@@ -28,10 +41,13 @@ import traceback
 
 import psutil
 
-from grader import _reaper
+from grader import _isolation, _reaper
 from grader._limits import apply_rlimits
 
 _PACKET = 65536
+#: Exit status of a forked process whose own setup failed.
+_SETUP_FAILED = 70
+_LINUX = sys.platform.startswith("linux")
 
 
 def _send(sock: socket.socket, message: dict) -> None:
@@ -39,8 +55,10 @@ def _send(sock: socket.socket, message: dict) -> None:
 
 
 def _run_job(request: dict, stdout_fd: int, stderr_fd: int, results_fd: int) -> int:
-    """The forked child: isolate, limit, then run the grader's child side."""
+    """The forked child: limit, then run the grader's child side."""
     os.setsid()
+    if _LINUX:
+        _isolation.set_dumpable(True)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.dup2(stdout_fd, 1)
@@ -61,41 +79,163 @@ def _run_job(request: dict, stdout_fd: int, stderr_fd: int, results_fd: int) -> 
     return _child.main([request["job_dir"], str(results_fd)])
 
 
+def _job_process(request: dict, fds: list[int], before=None) -> None:
+    """Run the job in this freshly forked process; never returns."""
+    code = _SETUP_FAILED
+    try:
+        if before is not None:
+            before()
+        code = _run_job(request, *fds)
+    except SystemExit as exit_request:
+        code = exit_request.code if isinstance(exit_request.code, int) else 1
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
 def _fork(sock: socket.socket, request: dict, fds: list[int]) -> int:
     pid = os.fork()
     if pid == 0:
-        code = 70
-        try:
-            sock.close()
-            code = _run_job(request, *fds)
-        except SystemExit as exit_request:
-            code = exit_request.code if isinstance(exit_request.code, int) else 1
-        except BaseException:
-            traceback.print_exc()
-        finally:
-            try:
-                sys.stdout.flush()
-                sys.stderr.flush()
-            finally:
-                os._exit(code)
+        sock.close()
+        _job_process(request, fds)
     for fd in fds:
         os.close(fd)
     return pid
 
 
-def _reap(sock: socket.socket, jobs: dict[int, str]) -> None:
-    while True:
+def _fork_isolated(sock: socket.socket, request: dict, fds: list[int],
+                   namespaces: _isolation.PidNamespaces,
+                   others: list[int]) -> tuple[int, int]:
+    """Fork the init of a new PID namespace that runs the job isolated.
+
+    Returns the init's pid and the read end of the pipe on which the job's
+    wait status, or the reason its sandbox failed, arrives. ``others`` are
+    the status pipes of other jobs, which this one must not hold.
+    """
+    status_read, status_write = os.pipe()
+    pid = namespaces.fork()
+    if pid == 0:
         try:
-            pid, status, usage = os.wait4(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
-        job = jobs.pop(pid, None)
-        if job is not None:
-            _send(sock, {"exited": job, "status": status,
-                         "cpu_s": usage.ru_utime + usage.ru_stime,
-                         "maxrss_kb": usage.ru_maxrss})
+            # As the init of its namespace it then ignores every signal its
+            # job sends it: the job cannot make grading itself fail.
+            for number in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(number, signal.SIG_DFL)
+            sock.close()
+            for fd in (status_read, *others):
+                os.close(fd)
+            os.setsid()
+            _isolation.enter_job_view(request["isolation"])
+            job = os.fork()
+        except BaseException as error:
+            _report_setup_failure(status_write, error)
+            os._exit(_SETUP_FAILED)
+        if job == 0:
+            _job_process(request, fds, lambda: _enter_job(status_write))
+        code = _SETUP_FAILED
+        try:
+            for fd in fds:
+                os.close(fd)
+            status = _isolation.wait_as_init(job)
+            os.write(status_write, f"status:{status}\n".encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(status_write)
+    for fd in fds:
+        os.close(fd)
+    return pid, status_read
+
+
+def _enter_job(status_write: int) -> None:
+    """In the job process: give up privileges before any student code."""
+    try:
+        _isolation.drop_privileges()
+    except BaseException as error:
+        _report_setup_failure(status_write, error)
+        os._exit(_SETUP_FAILED)
+    os.close(status_write)
+
+
+def _report_setup_failure(status_write: int, error: BaseException) -> None:
+    traceback.print_exc()
+    message = f"error:setting up the job's sandbox failed: {error}\n"
+    try:
+        os.write(status_write, message.encode(errors="replace"))
+    except OSError:
+        pass
+
+
+def _read_status(status_read: int | None) -> dict:
+    """What the job's init reported: its job's status, or a setup failure."""
+    if status_read is None:
+        return {}
+    try:
+        os.set_blocking(status_read, False)
+        text = os.read(status_read, _PACKET).decode(errors="replace")
+    except OSError:
+        text = ""
+    finally:
+        os.close(status_read)
+    for line in text.splitlines():
+        if line.startswith("error:"):
+            return {"start_error": line[len("error:"):]}
+    for line in text.splitlines():
+        if line.startswith("status:"):
+            return {"status": int(line[len("status:"):])}
+    # The init was killed (by a kill request) before it could report.
+    return {}
+
+
+class _Jobs:
+    """The jobs the zygote has forked and not yet reported as ended."""
+
+    def __init__(self) -> None:
+        self.by_pid: dict[int, str] = {}
+        self.pids: dict[str, int] = {}
+        self.status_pipes: dict[int, int] = {}
+
+    def add(self, job: str, pid: int, status_read: int | None = None) -> None:
+        self.by_pid[pid] = job
+        self.pids[job] = pid
+        if status_read is not None:
+            self.status_pipes[pid] = status_read
+
+    def kill(self, job: str) -> None:
+        pid = self.pids.get(job)
+        if pid is not None:
+            _kill_group(pid)
+
+    def reap(self, sock: socket.socket) -> None:
+        while True:
+            try:
+                pid, status, usage = os.wait4(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            job = self.by_pid.pop(pid, None)
+            if job is None:
+                continue
+            del self.pids[job]
+            # What the job started and left behind in its group goes with it.
+            _kill_group(pid)
+            message = {"exited": job, "status": status,
+                       "cpu_s": usage.ru_utime + usage.ru_stime,
+                       "maxrss_kb": usage.ru_maxrss}
+            message.update(_read_status(self.status_pipes.pop(pid, None)))
+            _send(sock, message)
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _kill_adopted(jobs: dict[int, str]) -> None:
@@ -112,12 +252,17 @@ def _kill_adopted(jobs: dict[int, str]) -> None:
                 pass
 
 
-def serve(sock: socket.socket) -> None:
-    import tensorflow  # noqa: F401  (the whole point: imported once, here)
+def serve(sock: socket.socket, import_tensorflow: bool = True) -> None:
+    if import_tensorflow:
+        import tensorflow  # noqa: F401  (the whole point: imported once, here)
 
+    if _LINUX:
+        # Jobs run as the same user: none may attach to the zygote.
+        _isolation.set_dumpable(False)
     _reaper.become_subreaper()
     _send(sock, {"ready": True})
-    jobs: dict[int, str] = {}
+    jobs = _Jobs()
+    namespaces: _isolation.PidNamespaces | None = None
     while True:
         readable, _, _ = select.select([sock], [], [], 0.05)
         if readable:
@@ -128,22 +273,28 @@ def serve(sock: socket.socket) -> None:
             if not data:
                 break
             request = json.loads(data)
-            pid = _fork(sock, request, fds)
-            jobs[pid] = request["job"]
-            _send(sock, {"started": request["job"], "pid": pid})
-        _reap(sock, jobs)
-        _kill_adopted(jobs)
-    for pid in jobs:
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+            if "kill" in request:
+                jobs.kill(request["kill"])
+            elif "isolation" in request:
+                namespaces = namespaces or _isolation.PidNamespaces()
+                pid, status_read = _fork_isolated(
+                    sock, request, fds, namespaces, list(jobs.status_pipes.values()))
+                jobs.add(request["job"], pid, status_read)
+                _send(sock, {"started": request["job"], "pid": pid})
+            else:
+                pid = _fork(sock, request, fds)
+                jobs.add(request["job"], pid)
+                _send(sock, {"started": request["job"], "pid": pid})
+        jobs.reap(sock)
+        _kill_adopted(jobs.by_pid)
+    for pid in jobs.by_pid:
+        _kill_group(pid)
 
 
 def main() -> int:
     sock = socket.socket(fileno=int(sys.argv[1]))
     try:
-        serve(sock)
+        serve(sock, import_tensorflow="--no-tensorflow" not in sys.argv[2:])
     except (BrokenPipeError, ConnectionResetError):
         pass
     return 0
