@@ -38,3 +38,48 @@ def pids_alive(pids: list[int]) -> list[int]:
         if state != "Z":
             alive.append(pid)
     return alive
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+#: A correct form D whose steps come from a numpy-only helper
+#: (fixtures/numpy_steps.py, copied beside it); it never trains.
+CORRECT_STEPS = """
+from numpy_steps import load_dataset, normalize, object_accuracy
+
+
+def create_and_train_model(*args):
+    raise NotImplementedError
+
+
+def test_model(model, test_inputs, test_labels, ints_to_labels):
+    outputs = model.predict(test_inputs, verbose=0)
+    scores = [object_accuracy(o, int(t)) for o, t in zip(outputs, test_labels.ravel())]
+    return sum(scores) / len(scores)
+"""
+
+
+def numpy_only_spec(name: str, *, wall: float = 20, cpu: float = 600,
+                    memory: int = 2048, extra: str = "") -> str:
+    """A spec that grades only what needs no training, so no test imports
+    TensorFlow for it: the loader, the normalization and the tie rule."""
+    return f"""
+name = "{name}"
+datasets = "bundled"
+{extra}
+[limits]
+wall_seconds = {wall}
+cpu_seconds = {cpu}
+memory_mb = {memory}
+output_bytes = 20000
+[forms.D]
+dataset = "iris"
+layers = 3
+units_per_layer = [4]
+hidden_activations = ["relu"]
+epochs = 1
+[points]
+loader = 2
+normalization = 2
+tie_accuracy = 2
+"""

@@ -13,47 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import pids_alive
+from conftest import CORRECT_STEPS, FIXTURES, numpy_only_spec, pids_alive
 from grader._grading import ClassGrader, discover
 from grader._resources import bundled_datasets_dir
 from grader._spec import load_spec
-
-FIXTURES = Path(__file__).parent / "fixtures"
-
-SPEC = """
-name = "limits"
-datasets = "bundled"
-[limits]
-wall_seconds = {wall}
-cpu_seconds = {cpu}
-memory_mb = {memory}
-output_bytes = 20000
-[forms.D]
-dataset = "iris"
-layers = 3
-units_per_layer = [4]
-hidden_activations = ["relu"]
-epochs = 1
-[points]
-loader = 2
-normalization = 2
-tie_accuracy = 2
-"""
-
-#: A correct form D whose steps come from a numpy-only helper; it never trains.
-CORRECT_STEPS = """
-from numpy_steps import load_dataset, normalize, object_accuracy
-
-
-def create_and_train_model(*args):
-    raise NotImplementedError
-
-
-def test_model(model, test_inputs, test_labels, ints_to_labels):
-    outputs = model.predict(test_inputs, verbose=0)
-    scores = [object_accuracy(o, int(t)) for o, t in zip(outputs, test_labels.ravel())]
-    return sum(scores) / len(scores)
-"""
 
 
 def grade_one(tmp_path: Path, source: str, wall: float = 20.0, cpu: float = 600,
@@ -63,7 +26,7 @@ def grade_one(tmp_path: Path, source: str, wall: float = 20.0, cpu: float = 600,
     (folder / "nn_keras_solution.py").write_text(textwrap.dedent(source))
     shutil.copy(FIXTURES / "numpy_steps.py", folder)
     spec_path = tmp_path / "limits.toml"
-    spec_path.write_text(SPEC.format(wall=wall, cpu=cpu, memory=memory))
+    spec_path.write_text(numpy_only_spec("limits", wall=wall, cpu=cpu, memory=memory))
     grader = ClassGrader(load_spec(str(spec_path)), bundled_datasets_dir(), jobs=1,
                          work_root=tmp_path)
     try:
@@ -262,7 +225,7 @@ def test_a_spec_can_grade_one_step_of_form_d_on_its_own(tmp_path):
         """))
     shutil.copy(FIXTURES / "numpy_steps.py", folder)
     spec_path = tmp_path / "loader.toml"
-    spec_path.write_text(SPEC.format(wall=20, cpu=60, memory=2048).replace(
+    spec_path.write_text(numpy_only_spec("loader", cpu=60).replace(
         "normalization = 2\ntie_accuracy = 2\n", ""))
     spec = load_spec(str(spec_path))
     grader = ClassGrader(spec, bundled_datasets_dir(), jobs=1, work_root=tmp_path)

@@ -21,6 +21,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from conftest import CORRECT_STEPS, FIXTURES, numpy_only_spec
 from grader import _backends, _references
 from grader._backends import BwrapBackend, select_backend
 from grader._cli import main as cli_main
@@ -30,42 +31,6 @@ from grader._resources import bundled_datasets_dir
 from grader._sandbox import ProcessBackend, View, Zygote, job_view
 from grader._spec import load_spec
 
-FIXTURES = Path(__file__).parent / "fixtures"
-
-SPEC = """
-name = "isolation"
-datasets = "bundled"
-[limits]
-wall_seconds = {wall}
-cpu_seconds = {cpu}
-memory_mb = 2048
-output_bytes = 20000
-[forms.D]
-dataset = "iris"
-layers = 3
-units_per_layer = [4]
-hidden_activations = ["relu"]
-epochs = 1
-[points]
-loader = 2
-normalization = 2
-tie_accuracy = 2
-"""
-
-#: A correct form D built on a numpy-only helper; it never trains.
-CORRECT_STEPS = """
-from numpy_steps import load_dataset, normalize, object_accuracy
-
-
-def create_and_train_model(*args):
-    raise NotImplementedError
-
-
-def test_model(model, test_inputs, test_labels, ints_to_labels):
-    outputs = model.predict(test_inputs, verbose=0)
-    scores = [object_accuracy(o, int(t)) for o, t in zip(outputs, test_labels.ravel())]
-    return sum(scores) / len(scores)
-"""
 
 #: Prints "REACHED label" or "BLOCKED label" for each address it tries.
 NETWORK_PROBE = """
@@ -173,7 +138,7 @@ def grade_class(folder: Path, sources: dict[str, str], backend, zygote=None,
     if "bob" in sources:
         (folder / "class" / "bob" / "secret.txt").write_text("bob's own")
     spec_path = folder / "isolation.toml"
-    spec_path.write_text(SPEC.format(wall=wall, cpu=cpu))
+    spec_path.write_text(numpy_only_spec("isolation", wall=wall, cpu=cpu))
     grader = ClassGrader(load_spec(str(spec_path)), bundled_datasets_dir(), jobs=1,
                          work_root=folder, warm=warm, backend=backend, zygote=zygote)
     try:

@@ -14,44 +14,11 @@ from pathlib import Path
 import pytest
 
 from grader._errors import SpecError
+from conftest import CORRECT_STEPS, FIXTURES, numpy_only_spec
 from grader._grading import ClassGrader, discover
 from grader._resources import bundled_datasets_dir
 from grader._spec import load_spec
 
-FIXTURES = Path(__file__).parent / "fixtures"
-
-SPEC = """
-name = "packages"
-datasets = "bundled"
-{extra}
-[limits]
-wall_seconds = 30
-[forms.D]
-dataset = "iris"
-layers = 3
-units_per_layer = [4]
-hidden_activations = ["relu"]
-epochs = 1
-[points]
-loader = 2
-normalization = 2
-tie_accuracy = 2
-"""
-
-#: A correct form D whose steps come from a numpy-only helper; it never trains.
-CORRECT_STEPS = """
-from numpy_steps import load_dataset, normalize, object_accuracy
-
-
-def create_and_train_model(*args):
-    raise NotImplementedError
-
-
-def test_model(model, test_inputs, test_labels, ints_to_labels):
-    outputs = model.predict(test_inputs, verbose=0)
-    scores = [object_accuracy(o, int(t)) for o, t in zip(outputs, test_labels.ravel())]
-    return sum(scores) / len(scores)
-"""
 
 MISSING = "pandas_not_installed_xyz"
 
@@ -62,7 +29,7 @@ def grade_one(tmp_path: Path, source: str, extra: str = ""):
     (folder / "nn_keras_solution.py").write_text(textwrap.dedent(source))
     shutil.copy(FIXTURES / "numpy_steps.py", folder)
     spec_path = tmp_path / "packages.toml"
-    spec_path.write_text(SPEC.format(extra=extra))
+    spec_path.write_text(numpy_only_spec("packages", wall=30, extra=extra))
     grader = ClassGrader(load_spec(str(spec_path)), bundled_datasets_dir(), jobs=1,
                          work_root=tmp_path)
     try:
@@ -146,7 +113,7 @@ def test_missing_submodule_of_an_installed_package_is_the_students_to_fix(tmp_pa
 @pytest.mark.parametrize("value", ['"pandas"', '["pandas", 3]', '[""]'])
 def test_allowed_packages_must_be_a_list_of_names(tmp_path, value):
     path = tmp_path / "spec.toml"
-    path.write_text(SPEC.format(extra=f"allowed_packages = {value}"))
+    path.write_text(numpy_only_spec("packages", extra=f"allowed_packages = {value}"))
 
     with pytest.raises(SpecError, match="'allowed_packages' must be"):
         load_spec(str(path))
@@ -154,6 +121,6 @@ def test_allowed_packages_must_be_a_list_of_names(tmp_path, value):
 
 def test_allowed_packages_default_to_none(tmp_path):
     path = tmp_path / "spec.toml"
-    path.write_text(SPEC.format(extra=""))
+    path.write_text(numpy_only_spec("packages"))
 
     assert load_spec(str(path)).allowed_packages == ()
