@@ -6,6 +6,7 @@ happens to one child, the others are graded and written.
 
 from __future__ import annotations
 
+import errno
 import itertools
 import logging
 import os
@@ -151,6 +152,7 @@ class ClassGrader:
         self.limits = Limits(wall_seconds=spec.wall_seconds,
                              cpu_seconds=spec.cpu_seconds,
                              memory_bytes=spec.memory_mb * MIB,
+                             file_bytes=spec.file_mb * MIB,
                              output_bytes=spec.output_bytes, cpu_threads=cpu_share)
         self.work_root = Path(tempfile.mkdtemp(prefix="nngrade-", dir=work_root))
         self.data: dict[str, PreparedData] = {}
@@ -403,7 +405,10 @@ class ClassGrader:
                            f"{limit.output_bytes:,} bytes and was stopped. The usual "
                            "cause is a Keras progress bar per predict() call: pass "
                            "verbose=0.")
-        if run.signal == signal.SIGXFSZ:
+        # Python ignores SIGXFSZ, so a write past the limit raises EFBIG.
+        if run.signal == signal.SIGXFSZ or any(
+                f"[Errno {errno.EFBIG}]" in str(record.error.get("message", ""))
+                for record in outcome.records.values()):
             return Verdict("output_limit", "Your submission wrote a file larger than "
                            f"{limit.file_bytes // MIB:,} MB and was stopped. The "
                            "assignment needs no files of its own.")

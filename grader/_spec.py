@@ -134,6 +134,8 @@ class Spec:
     #: CPU seconds of the job (all threads together).
     cpu_seconds: float
     memory_mb: int
+    #: Largest file a job may write.
+    file_mb: int
     runs: dict[str, RunSettings]
     points: dict[str, float] = field(default_factory=dict)
     #: Checks whose results students see only after release.
@@ -357,6 +359,9 @@ def _parse(table: dict, path: Path) -> Spec:
         memory_mb=int(_positive(
             _optional(limits, "memory_mb", int, 4096, limits_where),
             "memory_mb", limits_where)),
+        file_mb=int(_positive(
+            _optional(limits, "file_mb", int, 256, limits_where),
+            "file_mb", limits_where)),
         runs=runs,
         points={name: float(value) for name, value in points.items()},
         compat_penalty_numpy_units=float(penalty),

@@ -60,7 +60,7 @@ def test_model(model, test_inputs, test_labels, ints_to_labels):
 
 
 def numpy_only_spec(name: str, *, wall: float = 20, cpu: float = 600,
-                    memory: int = 2048, extra: str = "") -> str:
+                    memory: int = 2048, file_mb: int = 64, extra: str = "") -> str:
     """A spec that grades only what needs no training, so no test imports
     TensorFlow for it: the loader, the normalization and the tie rule."""
     return f"""
@@ -71,6 +71,7 @@ datasets = "bundled"
 wall_seconds = {wall}
 cpu_seconds = {cpu}
 memory_mb = {memory}
+file_mb = {file_mb}
 output_bytes = 20000
 [forms.D]
 dataset = "iris"

@@ -20,13 +20,14 @@ from grader._spec import load_spec
 
 
 def grade_one(tmp_path: Path, source: str, wall: float = 20.0, cpu: float = 600,
-              memory: int = 2048):
+              memory: int = 2048, file_mb: int = 64):
     folder = tmp_path / "class" / "student"
     folder.mkdir(parents=True)
     (folder / "nn_keras_solution.py").write_text(textwrap.dedent(source))
     shutil.copy(FIXTURES / "numpy_steps.py", folder)
     spec_path = tmp_path / "limits.toml"
-    spec_path.write_text(numpy_only_spec("limits", wall=wall, cpu=cpu, memory=memory))
+    spec_path.write_text(numpy_only_spec("limits", wall=wall, cpu=cpu, memory=memory,
+                                        file_mb=file_mb))
     grader = ClassGrader(load_spec(str(spec_path)), bundled_datasets_dir(), jobs=1,
                          work_root=tmp_path)
     try:
@@ -238,3 +239,15 @@ def test_a_spec_can_grade_one_step_of_form_d_on_its_own(tmp_path):
     assert result.form == "D"
     assert result.verdict.kind == "finished"
     assert statuses(result) == {"loader": "passed"}
+
+
+def test_file_size_limit_ends_in_the_output_verdict(tmp_path):
+    source = CORRECT_STEPS + (
+        "with open('big.bin', 'wb') as stream:\n"
+        "    for _ in range(64):\n"
+        "        stream.write(b'x' * 1024 * 1024)\n")
+    result = grade_one(tmp_path, source, file_mb=2)
+
+    assert result.verdict.kind == "output_limit"
+    assert "wrote a file larger than 2 MB" in result.verdict.message
+    assert set(statuses(result).values()) == {"not_run"}
