@@ -219,9 +219,9 @@ class ClassGrader:
             result = self._empty_result(submission)
             result.verdict = Verdict(
                 "grader_error",
-                f"The grader failed while grading your submission ({type(error).__name__}: "
-                f"{error}). This is not your fault; your instructor can see the "
-                "details in the grader's log.")
+                "The grader failed while grading your submission "
+                f"({type(error).__name__}: {error}). This is not your fault; your "
+                "instructor can see the details in the grader's log.")
             result.checks = self._all_not_run(
                 submission.form if submission.form in self.spec.runs else "D",
                 "Not graded: the grader failed; this costs you nothing.")
@@ -609,9 +609,10 @@ def _missing_package_verdict(records: dict[str, StepRecord],
                              allowed: tuple[str, ...]) -> Verdict | None:
     """A verdict naming a package the submission needs and cannot import.
 
-    The import step is looked at first, then the other steps. A dotted name means its parent package was imported, since Python
-    imports parents first: only the submodule is missing from the version
-    installed, which the student can fix.
+    The import step is looked at first, then the other steps. A dotted name
+    means its parent package was imported, since Python imports parents
+    first: only the submodule is missing from the version installed, which
+    the student can fix.
     """
     ordered = [records["import"]] if "import" in records else []
     ordered += [record for key, record in records.items() if key != "import"]

@@ -60,17 +60,18 @@ def check_printed_output(points: float, printed: str, reference: Reference,
             + (f", and skipped {', '.join(noise)}" if noise else ""))
     left_details = [f"judged under Reported accuracy: {finding.message}"
                     for finding in left]
+    sentence_start = source[0].upper() + source[1:]
     if not findings and left:
         return _check("printed_output", points, True,
-                      f"{source[0].upper()}{source[1:]} prints one line per test object in the course "
-                      "format, with the original labels. The value of its final "
+                      f"{sentence_start} prints one line per test object in the "
+                      "course format, with the original labels. The value of its final "
                       "line is the reported accuracy, and the Reported accuracy "
                       "check takes the points for what is wrong with it.", None,
                       [read] + left_details)
     if not findings:
         return _check("printed_output", points, True,
-                      f"{source[0].upper()}{source[1:]} prints one line per test object in the course "
-                      "format, with the original labels, and a final accuracy "
+                      f"{sentence_start} prints one line per test object in the "
+                      "course format, with the original labels, and a final accuracy "
                       "consistent with them.", None, [read])
     first = findings[0]
     defect = first.to_defect() or next(

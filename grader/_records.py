@@ -185,7 +185,8 @@ def parse_channel(data: bytes) -> ChannelData:
             if not isinstance(header, dict):
                 raise ValueError("a message is not a JSON object")
             names = header.get("arrays", [])
-            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            if not isinstance(names, list) or not all(
+                    isinstance(name, str) for name in names):
                 raise ValueError("a message lists its arrays wrongly")
             blobs = {name: next(frames) for name in names}
             _take(parsed, header, blobs)

@@ -143,7 +143,8 @@ class Result:
             Check(
                 **{
                     **check,
-                    "defect": Defect(**check["defect"]) if check.get("defect") else None,
+                    "defect": (Defect(**check["defect"]) if check.get("defect")
+                               else None),
                 }
             )
             for check in record["checks"]

@@ -64,7 +64,8 @@ def read_course_file(path: Path | str) -> tuple[list[list[float]], list[str]]:
         if len(fields) < 2:
             raise DataFormatError(
                 path, number,
-                f"expected at least one attribute and a label, found {len(fields)} field",
+                "expected at least one attribute and a label, found "
+                f"{len(fields)} field",
             )
         if width is None:
             width = len(fields)
