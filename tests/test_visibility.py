@@ -47,6 +47,7 @@ def test_reports_hide_and_release_as_asked(tmp_path, release):
     instructor_page = (tmp_path / "ada" / "instructor.html").read_text()
     assert (TIE_MESSAGE in student_page) is release
     assert ("hidden until release" in student_page) is not release
+    assert ("without the checks hidden until release" in student_page) is not release
     assert TIE_MESSAGE in instructor_page
     assert "instructor.html" in (tmp_path / "index.html").read_text()
 
