@@ -261,6 +261,52 @@ class _KerasRecorder:
         keras.Model.evaluate = evaluate
 
 
+class _ProbeAnswers:
+    """Answers a hidden-steps submission's Keras calls with chosen outputs.
+
+    fit() trains nothing, and predict() returns rows of the grader's probe
+    matrix, one per test object in file order, however the submission
+    batches its calls: that drives its tie rule the way a probe model drives
+    test_model() in the other forms.
+    """
+
+    def __init__(self, outputs: np.ndarray):
+        self.outputs = outputs.astype(np.float32)
+        self.cursor = 0
+        self.calls: list[str] = []
+
+    def rows(self, count: int) -> np.ndarray:
+        if count == len(self.outputs):
+            self.cursor = 0
+        picked = np.take(self.outputs, range(self.cursor, self.cursor + count),
+                         axis=0, mode="wrap")
+        self.cursor = (self.cursor + count) % len(self.outputs)
+        return picked
+
+    def install(self) -> None:
+        # Limitation: model(x) is not answered; a program that calls the
+        # model directly gets untrained outputs in the probe run.
+        import keras
+
+        answers = self
+
+        def fit(model, *args, **kwargs):
+            answers.calls.append("fit")
+            return keras.callbacks.History()
+
+        def predict(model, x, *args, **kwargs):
+            answers.calls.append("predict")
+            return answers.rows(len(np.asarray(x)))
+
+        def evaluate(model, *args, **kwargs):
+            answers.calls.append("evaluate")
+            return [0.0, 0.0]
+
+        keras.Model.fit = fit
+        keras.Model.predict = predict
+        keras.Model.evaluate = evaluate
+
+
 class _HiddenPackages(importlib.abc.MetaPathFinder):
     """Keeps the reference solution out of reach of ``import``.
 
@@ -425,18 +471,38 @@ def _as_float(value: Any) -> float | str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-def _step_nn_keras(job: _Job, step: dict[str, Any]) -> dict[str, Any]:
+def _nn_keras_call(job: _Job, step: dict[str, Any]) -> Callable[[], None]:
     def call() -> None:
         _function(job, "nn_keras")(
             step["directory"], step["dataset"], step["layers"],
             step["units_per_layer"], step["epochs"],
         )
 
-    return _recorded(job, step, call, "nn_keras()")
+    return call
+
+
+def _step_nn_keras(job: _Job, step: dict[str, Any]) -> dict[str, Any]:
+    return _recorded(job, step, _nn_keras_call(job, step), "nn_keras()")
 
 
 def _step_script(job: _Job, step: dict[str, Any]) -> dict[str, Any]:
     """Run a form C script as a program, with the grader's command line."""
+    return _recorded(job, step, _script_call(job, step), "your script")
+
+
+def _step_probe(job: _Job, step: dict[str, Any]) -> dict[str, Any]:
+    """Run the hidden steps again with Keras answering from the tie probe."""
+    call = (_script_call(job, step) if step["form"] == "C"
+            else _nn_keras_call(job, step))
+    if "keras" not in sys.modules:
+        import keras  # noqa: F401  (the answers patch its Model class)
+    answers = _ProbeAnswers(job.array("printed_tie_outputs"))
+    answers.install()
+    call()
+    return {"calls": sorted(set(answers.calls))}
+
+
+def _script_call(job: _Job, step: dict[str, Any]) -> Callable[[], None]:
     def call() -> None:
         if _mentions_keras(job.submission_path):
             _install_keras_compat()
@@ -450,7 +516,7 @@ def _step_script(job: _Job, step: dict[str, Any]) -> dict[str, Any]:
             if exit_request.code not in (None, 0):
                 raise
 
-    return _recorded(job, step, call, "your script")
+    return call
 
 
 def _recorded(job: _Job, step: dict[str, Any], call: Callable[[], None],
@@ -613,6 +679,7 @@ STEPS: dict[str, Callable[[_Job, dict[str, Any]], dict[str, Any]]] = {
     "test_model_probe": _step_test_model_probe,
     "nn_keras": _step_nn_keras,
     "script": _step_script,
+    "probe": _step_probe,
 }
 
 

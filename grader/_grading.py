@@ -29,7 +29,7 @@ from grader._forms import (SUBMISSION_NAMES, Detected, detect_form,
 from grader._jobs import (JobOutcome, PreparedData, job_settings_summary,
                           prepare_job, run_job, steps_for_form)
 from grader._judge import Reference, StepRecord
-from grader._output_check import check_printed_output
+from grader._output_check import check_printed_output, check_printed_tie_rule
 from grader._output_parser import final_accuracy, parse_output
 from grader._report import sharing_a_folder
 from grader._result import Check, Resources, Result, Verdict
@@ -474,6 +474,9 @@ class ClassGrader:
                 check = _judge.check_normalization(points, records["normalize"])
             elif name == "normalization":
                 check = _judge.check_fit_inputs(points, records[step], reference, call)
+            elif name == "tie_accuracy" and form in RECORDED_FORMS:
+                check = check_printed_tie_rule(points, records[needed[0]], reference,
+                                               call)
             elif name == "tie_accuracy" and form == "D":
                 check = _judge.check_object_accuracy(points, records["object_accuracy"])
                 if check.status == "passed":

@@ -75,23 +75,27 @@ def _all_steps(form: str, data: PreparedData, probe_dir: Path) -> list[dict]:
         return [import_step, probe, train, test_model]
     if form == "C":
         # A script does its work when run, so there is no import step.
-        return [{
+        script = {
             "id": "script", "kind": "script",
             "argv": [str(data.datasets_dir / f"{settings.dataset}_training.txt"),
                      str(data.datasets_dir / f"{settings.dataset}_test.txt"),
                      str(settings.layers), str(settings.units_argument),
                      str(settings.epochs), settings.activation_argument],
             "test_rows": int(len(data.test_labels)),
-        }]
+        }
+        return [script, {**script, "id": "script_probe", "kind": "probe",
+                         "form": "C"}]
     if form == "B":
-        return [import_step, {
+        nn_keras = {
             "id": "nn_keras", "kind": "nn_keras",
             "directory": str(data.datasets_dir), "dataset": settings.dataset,
             "layers": settings.layers,
             "units_per_layer": settings.units_argument,
             "epochs": settings.epochs,
             "test_rows": int(len(data.test_labels)),
-        }]
+        }
+        return [import_step, nn_keras,
+                {**nn_keras, "id": "nn_keras_probe", "kind": "probe", "form": "B"}]
     raise ValueError(f"unknown form {form!r}")
 
 
@@ -111,6 +115,8 @@ def prepare_job(job_dir: Path, submission: Path, steps: list[dict],
         "tie_true": tie_true,
         "normalize_training": normalize_training,
         "normalize_test": normalize_test,
+        "printed_tie_outputs": _probes.printed_tie_probe(
+            data.test_labels, len(data.ints_to_labels))[0],
     }
     for name, array in arrays.items():
         np.save(inputs / f"{name}.npy", array, allow_pickle=False)

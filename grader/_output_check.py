@@ -5,11 +5,17 @@ from __future__ import annotations
 import enum
 import math
 
-from grader._judge import Reference, _check, check_reported_accuracy
+import numpy as np
+
+from grader._judge import (TIE_DEFECTS, Reference, _check, check_reported_accuracy,
+                           step_failed)
+from grader._probes import printed_tie_probe
+from grader._records import StepRecord
 from grader._output_parser import (FinalLine, OutputFinding, ParsedOutput,
                                    final_accuracy, object_mean, parse_output,
                                    review_output)
 from grader._result import Check, Defect
+from reference import object_accuracy
 
 
 class Reported(enum.Enum):
@@ -60,7 +66,7 @@ def check_printed_output(points: float, printed: str, reference: Reference,
             + (f", and skipped {', '.join(noise)}" if noise else ""))
     left_details = [f"judged under Reported accuracy: {finding.message}"
                     for finding in left]
-    sentence_start = source[0].upper() + source[1:]
+    sentence_start = _sentence_start(source)
     if not findings and left:
         return _check("printed_output", points, True,
                       f"{sentence_start} prints one line per test object in the "
@@ -125,3 +131,84 @@ def _prints(parsed: ParsedOutput, line_number: int | None, value: float) -> bool
         return False
     half_unit = 0.5 * 10.0 ** -min(final.decimals, 30)
     return abs(final.value - value) <= half_unit + 1e-9
+
+
+def check_printed_tie_rule(points: float, record: StepRecord, reference: Reference,
+                           source: str) -> Check:
+    """Forms B and C: judge the tie rule by what the program printed while its
+    predict() calls answered with outputs the grader chose."""
+    if not record.ok:
+        return step_failed("tie_accuracy", points, record, source)
+    outputs, purposes = printed_tie_probe(reference.test_labels,
+                                          len(reference.ints_to_labels))
+    true_classes = [int(t) for t in reference.test_labels.ravel()]
+    expected = [object_accuracy(row, t) for row, t in zip(outputs, true_classes)]
+    parsed = parse_output(record.stdout)
+    printed = [line.accuracy for line in parsed.lines[:len(expected)]]
+    details = [f"the grader answered predict() with {len(expected)} chosen rows: "
+               "no tie, two-way ties with and without the true class, all "
+               "classes tied, and a near-tie that is not exact"]
+    if len(printed) < len(expected) or any(value is None for value in printed):
+        return _judge_final_line(points, parsed, expected, outputs, true_classes,
+                                 source, details)
+
+    def matches(scores) -> bool:
+        return all(abs(p - round(s, 2)) <= 0.0051 for p, s in zip(printed, scores))
+
+    if matches(expected):
+        return _check("tie_accuracy", points, True,
+                      f"{_sentence_start(source)} scores exact ties of every size as "
+                      "1/|ties| and "
+                      "nearly equal outputs as no tie.", None, details)
+    wrong = next(i for i, (p, e) in enumerate(zip(printed, expected))
+                 if abs(p - round(e, 2)) > 0.0051)
+    case = (f"object {wrong} ({purposes[wrong]}, outputs "
+            f"{_nonzero(outputs[wrong])}, true class {true_classes[wrong]}) should "
+            f"score {expected[wrong]:.2f}, yours printed {printed[wrong]:.2f}")
+    for defect, rule, sentence in TIE_DEFECTS:
+        if matches([rule(row, t) for row, t in zip(outputs, true_classes)]):
+            return _check("tie_accuracy", points, False, f"{sentence}: {case}.",
+                          defect, details)
+    return _check("tie_accuracy", points, False,
+                  f"The accuracies {source} prints differ from the tie-aware rule: "
+                  f"{case}.", None, details)
+
+
+def _judge_final_line(points, parsed, expected, outputs, true_classes, source,
+                      details) -> Check:
+    final = final_accuracy(parsed)
+    if final is None:
+        return _check("tie_accuracy", points, False,
+                      f"While the grader answered predict() with chosen outputs, "
+                      f"{source} printed neither a line per test object nor a "
+                      "final accuracy the grader could read, so its tie rule "
+                      "could not be judged.", None, details)
+    mean = float(np.mean(expected))
+    if abs(final - mean) <= 0.0001:
+        return _check("tie_accuracy", points, True,
+                      f"The final accuracy {source} prints follows the tie-aware "
+                      "rule on outputs with ties of every size.", None, details)
+    for defect, rule, sentence in TIE_DEFECTS:
+        if abs(final - np.mean([rule(r, t) for r, t in zip(outputs, true_classes)])
+               ) <= 0.0001:
+            return _check("tie_accuracy", points, False,
+                          f"{sentence}: on the grader's chosen outputs the final "
+                          f"accuracy should be {mean:.4f}, yours printed "
+                          f"{final:.4f}.", defect, details)
+    return _check("tie_accuracy", points, False,
+                  f"On the grader's chosen outputs the final accuracy should be "
+                  f"{mean:.4f}; {source} printed {final:.4f}.", None, details)
+
+
+def _nonzero(row) -> str:
+    top = sorted({float(v) for v in row}, reverse=True)[:3]
+    parts = [f"{value:.9g} at class(es) "
+             f"{', '.join(str(i) for i in np.flatnonzero(row == value))}"
+             for value in top if value > 0.0625]
+    return "[" + "; ".join(parts) + ", 0.0625 elsewhere]"
+
+
+def _sentence_start(source: str) -> str:
+    """``source`` fit to open a sentence: "your script" becomes "Your script",
+    but a function name keeps its spelling."""
+    return source[0].upper() + source[1:] if source.startswith("your ") else source

@@ -92,3 +92,40 @@ def write_loader_probe(directory: Path) -> None:
     (directory / f"{LOADER_PROBE_NAME}_test.txt").write_bytes(
         LOADER_PROBE_TEST.encode()
     )
+
+
+def printed_tie_probe(true_classes: np.ndarray,
+                      classes: int) -> tuple[np.ndarray, list[str]]:
+    """Outputs, one row per test object, that put its true class in every
+    kind of tie, for submissions that compute and print the tie rule
+    themselves (forms B and C). Returns the rows and what each row tests.
+    """
+    rows = np.full((len(true_classes), classes), 0.0625, dtype=np.float32)
+    purposes = []
+    for index, true_class in enumerate(int(t) for t in np.ravel(true_classes)):
+        row = rows[index]
+        other = (true_class + 1) % classes
+        third = (true_class + 2) % classes
+        kind = index % 6
+        if classes < 3 and kind == 3:
+            kind = 0
+        if kind == 0:
+            row[true_class] = 0.75
+            purposes.append("no tie, true class wins")
+        elif kind in (1, 2):
+            partner = other if kind == 1 else (true_class - 1) % classes
+            row[true_class] = row[partner] = 0.5
+            place = "first" if true_class < partner else "second"
+            purposes.append(f"two-way tie, true class {place}")
+        elif kind == 3:
+            row[other] = row[third] = 0.5
+            row[true_class] = 0.25
+            purposes.append("two-way tie without the true class")
+        elif kind == 4:
+            row[:] = 0.125
+            purposes.append("all classes tied")
+        else:
+            row[true_class] = 0.5
+            row[other] = _after(0.5)
+            purposes.append("almost tied (one float32 step apart), true class below")
+    return rows, purposes

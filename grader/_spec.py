@@ -30,10 +30,10 @@ FORM_CHECKS = {
     "D": CHECK_NAMES,
     "A": ("tie_accuracy", "architecture", "test_accuracy", "reported_accuracy",
           "printed_output"),
-    "B": ("loader", "normalization", "architecture", "test_accuracy",
-          "reported_accuracy", "printed_output"),
-    "C": ("loader", "normalization", "architecture", "test_accuracy",
-          "reported_accuracy", "printed_output"),
+    "B": ("loader", "normalization", "tie_accuracy", "architecture",
+          "test_accuracy", "reported_accuracy", "printed_output"),
+    "C": ("loader", "normalization", "tie_accuracy", "architecture",
+          "test_accuracy", "reported_accuracy", "printed_output"),
 }
 
 #: The child's steps each check judges, by form: a check runs only when its
@@ -58,16 +58,18 @@ STEP_FUNCTIONS = {
     "train": "create_and_train_model",
     "test_model": "test_model",
     "nn_keras": "nn_keras",
+    "nn_keras_probe": "nn_keras",
 }
 #: Form C is a script run as a program: it defines no function of its own.
 
 
 def check_steps(form: str, check: str) -> tuple[str, ...]:
     """The steps whose records ``check`` judges in ``form``."""
-    if form == "B":
-        return ("nn_keras",)
-    if form == "C":
-        return ("script",)
+    if form in ("B", "C"):
+        # The tie rule is judged on a second run whose Keras calls answer
+        # with chosen outputs.
+        step = "nn_keras" if form == "B" else "script"
+        return (f"{step}_probe",) if check == "tie_accuracy" else (step,)
     if check == "tie_accuracy":
         return _TIE_STEPS[form]
     return _CHECK_STEPS[check]

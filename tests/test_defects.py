@@ -87,6 +87,7 @@ epochs = 15
 
 #: Submissions that run to the end: fixture -> (check that fails, defect).
 FINISHED = {
+    "defect01_form_b_first_max": ("tie_accuracy", 1),
     "defect02_form_d_isclose_ties": ("tie_accuracy", 2),
     "defect03_form_a_full_tie_credit": ("tie_accuracy", 3),
     "defect07_form_a_label_indices": ("printed_output", 7),
@@ -100,6 +101,7 @@ FINISHED = {
 
 #: Words each finished fixture's failing message must contain.
 MESSAGES = {
+    "defect01_form_b_first_max": "first maximal class is the true class",
     "defect02_form_d_isclose_ties": "nearly equal outputs as tied",
     "defect03_form_a_full_tie_credit": "score of 1 instead of 1/|ties|",
     "defect07_form_a_label_indices": "not class numbers",
