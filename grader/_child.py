@@ -15,7 +15,6 @@ import importlib.util
 import inspect
 import io
 import json
-import os
 import random
 import runpy
 import sys

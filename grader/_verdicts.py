@@ -1,0 +1,189 @@
+"""How a run ended: one verdict per run, decided by the parent.
+
+First match wins: grader error, wall time, memory, CPU time, output or file
+size, crash by signal, Python exception, finished. Each verdict carries a
+sentence for the student naming the limit and the usual cause.
+"""
+
+from __future__ import annotations
+
+import errno
+import re
+import signal
+
+from grader._jobs import JobOutcome
+from grader._limits import MIB, Limits
+from grader._records import StepRecord
+from grader._result import Check, Verdict
+
+
+def decide_verdict(outcome: JobOutcome, limit: Limits,
+                   allowed_packages: tuple[str, ...]) -> Verdict:
+    """The one verdict of a run, first match wins, in the order of design.md."""
+    run = outcome.run
+    if run.start_error:
+        return Verdict("grader_error", "The grader could not start your "
+                       f"submission ({run.start_error}). This is not your fault; "
+                       "your instructor has been told.")
+    if run.timed_out:
+        return Verdict("wall_time", f"Your submission was stopped after "
+                       f"{limit.wall_seconds:g} s, the wall-clock limit. The "
+                       "usual cause is a loop that never ends, or far more "
+                       "epochs or units than the settings ask for.")
+    if _ran_out_of_memory(outcome):
+        return Verdict("memory", "Your submission ran out of memory: it may use "
+                       f"{limit.memory_bytes // MIB:,} MB of heap. The usual cause "
+                       "is an array far larger than the data (for instance an "
+                       "outer product of all objects), or a model with far more "
+                       "units than the settings ask for.",
+                       _first_traceback(outcome.records))
+    if run.signal == signal.SIGXCPU or (
+            run.signal == signal.SIGKILL and run.cpu_s >= limit.cpu_seconds):
+        return Verdict("cpu_time", "Your submission used up its "
+                       f"{limit.cpu_seconds:g} s of CPU time and was stopped. "
+                       "The usual cause is a loop that never ends.")
+    if run.output_exceeded:
+        return Verdict("output_limit", "Your submission printed more than "
+                       f"{limit.output_bytes:,} bytes and was stopped. The usual "
+                       "cause is a Keras progress bar per predict() call: pass "
+                       "verbose=0.")
+    # Python ignores SIGXFSZ, so a write past the limit raises EFBIG.
+    if run.signal == signal.SIGXFSZ or any(
+            f"[Errno {errno.EFBIG}]" in str(record.error.get("message", ""))
+            for record in outcome.records.values()):
+        return Verdict("output_limit", "Your submission wrote a file larger than "
+                       f"{limit.file_bytes // MIB:,} MB and was stopped. The "
+                       "assignment needs no files of its own.")
+    if run.signal:
+        name = signal.Signals(run.signal).name if run.signal in iter(
+            signal.Signals) else str(run.signal)
+        return Verdict("crash", f"Your submission was ended by signal {name}. "
+                       "The usual cause is running out of memory or a crash "
+                       "inside a native library.")
+    imported = outcome.records.get("import")
+    missing = _missing_package_verdict(outcome.records, allowed_packages)
+    if missing is not None:
+        return missing
+    if imported is not None and not imported.ok:
+        return Verdict("exception", "Importing your file raised "
+                       f"{imported.failure_text()}. No check could run.",
+                       imported.error.get("traceback", ""))
+    if not outcome.finished:
+        return Verdict("crash", "Your submission ended before the grader was "
+                       f"done (exit status {run.returncode}). The usual cause is "
+                       "a call to sys.exit() or os._exit() in your code.")
+    failed = [r for r in outcome.records.values() if not r.ok]
+    if failed:
+        return Verdict("exception", f"{len(failed)} of your functions raised an "
+                       "error; see the checks below for each one.",
+                       failed[0].error.get("traceback", ""))
+    return Verdict("finished", "Your submission ran to the end within the limits.")
+
+
+#: What the assignment itself needs: when one is missing, grading is broken.
+REQUIRED_PACKAGES = ("numpy", "tensorflow", "keras")
+#: Import names whose install name differs, for messages and allowed_packages.
+INSTALL_NAMES = {"sklearn": "scikit-learn", "cv2": "opencv-python", "PIL": "Pillow",
+                 "yaml": "PyYAML", "skimage": "scikit-image"}
+_NO_MODULE = re.compile(r"No module named '([A-Za-z_][\w.]*)'")
+
+
+def _missing_module(record: StepRecord) -> str | None:
+    """The module a failed step could not import, or None."""
+    if record.ok or record.error.get("type") != "ModuleNotFoundError":
+        return None
+    match = _NO_MODULE.match(str(record.error.get("message", "")))
+    return match.group(1) if match else None
+
+
+def _package_key(name: str) -> str:
+    return name.strip().lower().replace("_", "-")
+
+
+def _missing_package_verdict(records: dict[str, StepRecord],
+                             allowed: tuple[str, ...]) -> Verdict | None:
+    """A verdict naming a package the submission needs and cannot import.
+
+    The import step is looked at first, then the other steps. A dotted name
+    means its parent package was imported, since Python imports parents
+    first: only the submodule is missing from the version installed, which
+    the student can fix.
+    """
+    ordered = [records["import"]] if "import" in records else []
+    ordered += [record for key, record in records.items() if key != "import"]
+    for record in ordered:
+        name = _missing_module(record)
+        if name is None:
+            continue
+        traceback = record.error.get("traceback", "")
+        at_import = record.id == "import"
+        who = "Your file" if at_import else "Your code"
+        stopped = ("so no check could run" if at_import
+                   else "so the checks that need it could not run")
+        if "." in name:
+            parent = name.split(".")[0]
+            return Verdict(
+                "exception",
+                f"{who} imports '{name}', which does not exist in the version of "
+                f"'{parent}' installed where grading runs, {stopped}. Import it the "
+                f"way the current documentation of {parent} shows.", traceback)
+        install = INSTALL_NAMES.get(name, name)
+        shown = f"'{name}'" if install == name else f"'{name}' ({install})"
+        allowed_keys = {_package_key(package) for package in allowed}
+        if name in REQUIRED_PACKAGES:
+            return Verdict(
+                "grader_error",
+                f"The grading environment lacks {shown}, which the assignment itself "
+                "needs, so your code could not be graded. This is not your fault; "
+                "your instructor has been told.", traceback)
+        if {_package_key(name), _package_key(install)} & allowed_keys:
+            return Verdict(
+                "grader_error",
+                f"{who} imports {shown}, which your instructor allows, but it "
+                "is not installed where grading runs. That is a problem of the "
+                "grader's setup, not of your code; your instructor has been told.",
+                traceback)
+        return Verdict(
+            "exception",
+            f"{who} imports {shown}, which the grading environment does not "
+            f"provide, {stopped}. Use numpy for loading and arithmetic, or ask "
+            "your instructor to allow the package.",
+            traceback)
+    return None
+
+
+def spare_the_student(checks: list[Check], records: dict[str, StepRecord]) -> None:
+    """After a grader error, no check that it stopped may read as the student's."""
+    missing = [f"No module named '{name}'" for record in records.values()
+               if (name := _missing_module(record))]
+    for check in checks:
+        stopped = check.status == "not_run" or (
+            check.status == "failed" and any(text in check.message for text in missing))
+        if stopped:
+            check.status = "not_run"
+            check.points = 0.0
+            check.message = ("Not run: the grader could not run your code for a "
+                             "reason that is not your fault; see the verdict.")
+
+
+# -- compatibility notes ------------------------------------------------------
+
+
+#: Signs in a child's stderr that an allocation failed: the C++ runtime's,
+#: TensorFlow's allocator's, and the kernel's words for it.
+_OUT_OF_MEMORY_SIGNS = ("std::bad_alloc", "OOM when allocating", "ResourceExhausted",
+                        "Cannot allocate memory", "MemoryError")
+
+
+def _ran_out_of_memory(outcome: JobOutcome) -> bool:
+    if any(record.error.get("type") in ("MemoryError", "ResourceExhaustedError")
+           for record in outcome.records.values()):
+        return True
+    if outcome.run.signal in (signal.SIGABRT, signal.SIGSEGV, signal.SIGBUS):
+        return any(sign in outcome.run.stderr for sign in _OUT_OF_MEMORY_SIGNS)
+    return False
+
+
+def _first_traceback(records: dict[str, StepRecord]) -> str:
+    return next((r.error.get("traceback", "") for r in records.values()
+                 if not r.ok and r.error.get("traceback")), "")
