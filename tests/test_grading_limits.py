@@ -251,3 +251,29 @@ def test_file_size_limit_ends_in_the_output_verdict(tmp_path):
     assert result.verdict.kind == "output_limit"
     assert "wrote a file larger than 2 MB" in result.verdict.message
     assert set(statuses(result).values()) == {"not_run"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("warm", [False, True], ids=["cold", "warm"])
+def test_tensorflow_under_the_memory_limit_ends_in_a_verdict(tmp_path, warm):
+    source = CORRECT_STEPS + (
+        "import tensorflow as tf\n"
+        "hog = tf.ones((40000, 40000))  # 6.4 GB of float32\n")
+    folder = tmp_path / "class" / "student"
+    folder.mkdir(parents=True)
+    (folder / "nn_keras_solution.py").write_text(textwrap.dedent(source))
+    shutil.copy(FIXTURES / "numpy_steps.py", folder)
+    spec_path = tmp_path / "memory.toml"
+    spec_path.write_text(numpy_only_spec("memory", wall=120, memory=1536))
+    grader = ClassGrader(load_spec(str(spec_path)), bundled_datasets_dir(), jobs=1,
+                         work_root=tmp_path, warm=warm)
+    started = time.monotonic()
+    try:
+        (result,) = grader.grade(discover(tmp_path / "class"))
+    finally:
+        grader.close()
+
+    assert result.verdict.kind == "memory", result.verdict.message
+    assert "1,536 MB of heap" in result.verdict.message
+    assert result.resources.wall_s < 100
+    assert time.monotonic() - started < 180
