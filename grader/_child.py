@@ -15,6 +15,7 @@ import importlib.util
 import inspect
 import io
 import json
+import os
 import random
 import runpy
 import sys
@@ -25,6 +26,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from grader._gpu import configure_job_gpus
+from grader._keras_mode import LEGACY_KERAS_VARIABLE
 from grader._records import ChannelWriter, npy_bytes
 
 STEP_OUTPUT_CAP = 200_000
@@ -125,15 +128,43 @@ def _student_traceback(error: BaseException, submission: Path) -> str:
 def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
-    if "tensorflow" in sys.modules or "keras" in sys.modules:
-        import keras
+    if any(name in sys.modules for name in ("tensorflow", "keras", "tf_keras")):
+        _keras().utils.set_random_seed(seed)
 
-        keras.utils.set_random_seed(seed)
+
+#: The package ``tf.keras`` is in this job: Keras 3, or tf_keras in Keras 2
+#: compatibility mode (see ``_enter_keras_2_mode``).
+_keras_package = "keras"
+
+
+def _keras() -> Any:
+    """The Keras the submission's ``tf.keras`` is, imported."""
+    return importlib.import_module(_keras_package)
+
+
+def _enter_keras_2_mode() -> None:
+    """Make this job's Keras tf_keras, before TensorFlow is imported.
+
+    The parent sets the variable too; setting it here keeps a cold start in
+    Keras 2 mode whatever environment its backend passed on.
+    """
+    global _keras_package
+    _keras_package = "tf_keras"
+    os.environ[LEGACY_KERAS_VARIABLE] = "1"
+
+
+def _alias_keras_to_tf_keras() -> None:
+    """In Keras 2 mode ``import keras`` gives tf_keras, as it did up to TF 2.15.
+
+    Its submodules (``keras.layers``) load from tf_keras's folder and hold
+    the same classes.
+    """
+    sys.modules["keras"] = importlib.import_module("tf_keras")
 
 
 def _keras_model(model: Any) -> Any:
     """The model itself, if it really is a Keras model."""
-    keras = sys.modules.get("keras")
+    keras = sys.modules.get(_keras_package)
     if keras is None or not isinstance(model, keras.Model):
         raise StepFailed(
             f"expected a trained Keras model, got a {type(model).__name__}"
@@ -144,15 +175,14 @@ def _keras_model(model: Any) -> Any:
 def _layer_class(layer: Any) -> str:
     # A class of the student's own that calls itself Dense is not Keras's.
     kind = type(layer)
-    if kind.__module__.startswith("keras."):
+    if kind.__module__.startswith(("keras.", "tf_keras.")):
         return kind.__name__
     return f"{kind.__module__}.{kind.__name__}"
 
 
 def _predict(model: Any, inputs: np.ndarray) -> np.ndarray:
     """Keras's own predict(), whatever the model's class says predict() is."""
-    keras = sys.modules["keras"]
-    return np.asarray(keras.Model.predict(model, inputs, verbose=0))
+    return np.asarray(_keras().Model.predict(model, inputs, verbose=0))
 
 
 def _describe_model(model: Any) -> dict[str, Any]:
@@ -229,8 +259,7 @@ class _KerasRecorder:
         self.evaluate_inputs: np.ndarray | None = None
 
     def install(self) -> None:
-        import keras
-
+        keras = _keras()
         recorder = self
         original_fit = keras.Model.fit
         original_predict = keras.Model.predict
@@ -285,8 +314,7 @@ class _ProbeAnswers:
     def install(self) -> None:
         # Limitation: model(x) is not answered; a program that calls the
         # model directly gets untrained outputs in the probe run.
-        import keras
-
+        keras = _keras()
         answers = self
 
         def fit(model, *args, **kwargs):
@@ -324,8 +352,7 @@ class _HiddenPackages(importlib.abc.MetaPathFinder):
 
 
 def _step_import(job: _Job, step: dict[str, Any]) -> dict[str, Any]:
-    if _mentions_keras(job.submission_path):
-        _install_keras_compat()
+    _prepare_keras(job.submission_path)
     sys.meta_path.insert(0, _HiddenPackages())
     sys.path.insert(0, str(job.submission_path.parent))
     sys.argv = [str(job.submission_path)]
@@ -493,8 +520,6 @@ def _step_probe(job: _Job, step: dict[str, Any]) -> dict[str, Any]:
     """Run the hidden steps again with Keras answering from the tie probe."""
     call = (_script_call(job, step) if step["form"] == "C"
             else _nn_keras_call(job, step))
-    if "keras" not in sys.modules:
-        import keras  # noqa: F401  (the answers patch its Model class)
     answers = _ProbeAnswers(job.array("printed_tie_outputs"))
     answers.install()
     call()
@@ -503,8 +528,7 @@ def _step_probe(job: _Job, step: dict[str, Any]) -> dict[str, Any]:
 
 def _script_call(job: _Job, step: dict[str, Any]) -> Callable[[], None]:
     def call() -> None:
-        if _mentions_keras(job.submission_path):
-            _install_keras_compat()
+        _prepare_keras(job.submission_path)
         sys.meta_path.insert(0, _HiddenPackages())
         sys.path.insert(0, str(job.submission_path.parent))
         sys.argv = [str(job.submission_path), *step["argv"]]
@@ -521,8 +545,6 @@ def _script_call(job: _Job, step: dict[str, Any]) -> Callable[[], None]:
 def _recorded(job: _Job, step: dict[str, Any], call: Callable[[], None],
               name: str) -> dict[str, Any]:
     """Run code that hides its steps, recording what reaches Keras."""
-    if "keras" not in sys.modules:
-        import keras  # noqa: F401  (the recorder patches its Model class)
     recorder = _KerasRecorder(job)
     recorder.install()
     _seed_everything(job.spec["seed"])
@@ -602,6 +624,19 @@ def _mentions_keras(path: Path) -> bool:
     except OSError:
         return False
     return "tensorflow" in text or "keras" in text
+
+
+def _prepare_keras(path: Path) -> None:
+    """Ready the job's Keras for a submission that uses it.
+
+    tf_keras accepts numpy integer unit counts, and needs no shim.
+    """
+    if not _mentions_keras(path):
+        return
+    if _keras_package == "tf_keras":
+        _alias_keras_to_tf_keras()
+    else:
+        _install_keras_compat()
 
 
 def _integer_like_units(value: Any) -> int | None:
@@ -717,6 +752,12 @@ def main(argv: list[str] | None = None) -> int:
     _channel = ChannelWriter(int(argv[1]))
     job = _Job(Path(argv[0]).resolve(), _channel)
     job.submission_path = job.submission_path.resolve()
+    if job.spec.get("keras") == "2":
+        _enter_keras_2_mode()
+    # Before any TensorFlow operation, which fixes the devices' settings. A
+    # numpy-only submission never imports TensorFlow for it.
+    if "tensorflow" in sys.modules or _mentions_keras(job.submission_path):
+        configure_job_gpus(os.environ)
     _seed_everything(job.spec["seed"])
     for step in job.spec["steps"]:
         succeeded = run_step(job, step)

@@ -12,12 +12,14 @@ import threading
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.progress import TimeElapsedColumn
 from rich.table import Table
 
 from grader._backends import SANDBOX_CHOICES, select_backend
 from grader._errors import NngradeError, SpecError, UsageError
+from grader._gpu import GpuPool, select_gpus
 from grader._report import verdict_label
 from grader._resources import bundled_datasets_dir, sample_class_dir
 from grader._result import Result
@@ -73,12 +75,22 @@ def _parser() -> argparse.ArgumentParser:
                        help="start every submission in a new interpreter instead of "
                             "forking it from one warm TensorFlow process")
     grade.add_argument("--sandbox", choices=SANDBOX_CHOICES, default="auto",
-                       help="where submissions run: bwrap (no network, only their "
-                            "own files; Linux), process (limits only), or auto, the "
-                            "strongest that works here (default: auto)")
+                       help="where submissions run: docker (a container per "
+                            "submission), bwrap (no network, only their own files; "
+                            "Linux), process (limits only), or auto, the strongest "
+                            "that works here (default: auto)")
+    grade.add_argument("--docker-image", default=os.environ.get("NNGRADE_DOCKER_IMAGE"),
+                       help="the image built from nngrade's Dockerfile, for --sandbox "
+                            "docker; auto then prefers docker. Without it, docker runs "
+                            "the host's interpreter in an empty image (default: "
+                            "$NNGRADE_DOCKER_IMAGE)")
     grade.add_argument("--require-isolation", action="store_true",
                        help="fail instead of grading without an isolating sandbox "
                             "(for official runs)")
+    grade.add_argument("--gpus", default="auto",
+                       help="GPUs the submissions take turns on: auto (every GPU "
+                            "NVML lists; none without NVML), none, or indices such "
+                            "as 0,2 (default: auto)")
 
     commands.add_parser("assignments", help="list the shipped assignment specs")
 
@@ -106,13 +118,15 @@ def main(argv: list[str] | None = None) -> int:
                               else ["--out", str(arguments.out)])
         return _grade(arguments, console)
     except (UsageError, SpecError) as error:
-        Console(stderr=True).print(f"[bold red]error:[/] {error}", highlight=False)
+        # Escaped: a message may hold brackets, such as pip's 'nngrade[gpu]'.
+        Console(stderr=True).print(f"[bold red]error:[/] {escape(str(error))}",
+                                   highlight=False)
         return ExitCode.USAGE_ERROR
     except KeyboardInterrupt:
         Console(stderr=True).print("interrupted")
         return ExitCode.INTERRUPTED
     except NngradeError as error:
-        Console(stderr=True).print(f"[bold red]grader error:[/] {error}")
+        Console(stderr=True).print(f"[bold red]grader error:[/] {escape(str(error))}")
         return ExitCode.INTERNAL_ERROR
 
 
@@ -151,16 +165,22 @@ def _grade(arguments: argparse.Namespace, console: Console) -> int:
     submissions = discover(submissions_path, spec.entry_points())
     if arguments.jobs < 1:
         raise UsageError(f"--jobs must be at least 1, got {arguments.jobs}")
+    gpus = select_gpus(arguments.gpus)
     out = _prepare_out_dir(arguments.out)
-    backend = select_backend(arguments.sandbox, arguments.require_isolation)
+    backend = select_backend(arguments.sandbox, arguments.require_isolation,
+                             arguments.docker_image)
     console.print(
         f"Grading {len(submissions)} submission(s) from {submissions_path} "
         f"for assignment [bold]{spec.name}[/] with data from {datasets}\n"
         f"Sandbox: {backend.describe()}",
         highlight=False)
+    if gpus:
+        backend.use_gpus(gpus)
+        console.print("GPUs: " + "; ".join(gpu.describe() for gpu in gpus),
+                      highlight=False)
 
     grader = ClassGrader(spec, datasets, arguments.jobs, warm=not arguments.cold,
-                         backend=backend)
+                         backend=backend, gpus=GpuPool(gpus))
     try:
         results = _grade_with_progress(grader, submissions, console)
     finally:

@@ -6,6 +6,7 @@ happens to one child, the others are graded and written.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import os
@@ -26,9 +27,13 @@ from grader._forms import (SUBMISSION_NAMES, Detected, detect_form,
 from grader._jobs import (JobOutcome, PreparedData, job_settings_summary,
                           prepare_job, run_job, steps_for_form)
 from grader._judge import Reference, StepRecord
+from grader._keras_mode import (INSTALL_TF_KERAS, Keras2Idiom, describe_keras,
+                                job_keras, keras_2_idiom, not_regraded_note,
+                                regraded_note, tf_keras_installed)
 from grader._output_check import check_printed_output, check_printed_tie_rule
 from grader._output_parser import final_accuracy, parse_output
 from grader._report import sharing_a_folder
+from grader._gpu import GpuPool
 from grader._result import Check, Resources, Result, Verdict
 from grader._limits import MIB
 from grader._sandbox import (Backend, Limits, ProcessBackend, Sandbox, View, Zygote,
@@ -142,8 +147,19 @@ class ClassGrader:
 
     def __init__(self, spec: Spec, datasets_dir: Path, jobs: int,
                  work_root: Path | None = None, warm: bool = False,
-                 backend: Backend | None = None, zygote: Zygote | None = None):
+                 backend: Backend | None = None, zygote: Zygote | None = None,
+                 gpus: GpuPool | None = None):
+        if spec.keras != "3" and not tf_keras_installed():
+            raise UsageError(
+                f"assignment {spec.name!r} sets keras = \"{spec.keras}\", which "
+                f"needs the Keras 2 package tf-keras; install it with "
+                f"{INSTALL_TF_KERAS}, or remove the key to grade in Keras 3")
         self.spec = spec
+        #: The Keras every job starts in; "auto" grades again in Keras 2 only
+        #: the submissions that fail on a Keras 2 idiom.
+        self.keras = job_keras(spec.keras)
+        #: With "auto": the Keras 2 idiom each student's Keras 3 run failed on.
+        self.keras_2_idioms: dict[str, Keras2Idiom] = {}
         self.datasets_dir = datasets_dir
         self.jobs = max(1, jobs)
         cpu_share = max(1, (os.cpu_count() or 1) // self.jobs)
@@ -151,7 +167,9 @@ class ClassGrader:
                              cpu_seconds=spec.cpu_seconds,
                              memory_bytes=spec.memory_mb * MIB,
                              file_bytes=spec.file_mb * MIB,
-                             output_bytes=spec.output_bytes, cpu_threads=cpu_share)
+                             output_bytes=spec.output_bytes, cpu_threads=cpu_share,
+                             gpu_memory_mb=spec.gpu_memory_mb,
+                             processes=spec.processes)
         self.work_root = Path(tempfile.mkdtemp(prefix="nngrade-", dir=work_root))
         self.data: dict[str, PreparedData] = {}
         self.warm = warm
@@ -160,10 +178,22 @@ class ClassGrader:
         #: shared, and left running by :meth:`close`.
         self.zygote = Sandbox(backend or ProcessBackend(), zygote)
         self.job_numbers = itertools.count(1)
+        #: The GPUs jobs take turns on; none unless given (``--gpus``).
+        self.gpus = gpus or GpuPool()
 
     def close(self) -> None:
         self.zygote.close()
         shutil.rmtree(self.work_root, ignore_errors=True)
+
+    def _run_job(self, job_dir: Path, seed: int) -> JobOutcome:
+        """Run one job on a GPU of its own, when there is one to give."""
+        with self.gpus.lease() as device:
+            if device is None:
+                return run_job(job_dir, self.limits, seed, self.zygote)
+            limits = dataclasses.replace(self.limits, gpu_device=device.uuid)
+            outcome = run_job(job_dir, limits, seed, self.zygote)
+        outcome.gpu = device.describe()
+        return outcome
 
     def _start_zygote(self, submissions: list[Submission]) -> None:
         """Import TensorFlow once for every job; on failure, start jobs cold.
@@ -177,7 +207,7 @@ class ClassGrader:
             folders |= spellings(data.datasets_dir)
             folders.add(_references.solution_path(form).resolve().parent)
         view = View((self.work_root.resolve(),), tuple(sorted(folders)))
-        self.zygote.start_warm(self.work_root, view)
+        self.zygote.start_warm(self.work_root, view, keras=self.keras)
 
     def grade(self, submissions: list[Submission],
               on_done: Callable[[str], None] = lambda label: None) -> list[Result]:
@@ -257,7 +287,7 @@ class ClassGrader:
             if "test_accuracy" not in self.spec.checks_for(form):
                 continue
             for seed in self.spec.reference_seeds:
-                key = _references.cache_key(form, data, seed)
+                key = _references.cache_key(form, data, seed, self.keras)
                 cached = _references.cached_accuracy(key)
                 if cached is not None:
                     futures[form].append((seed, key, cached))
@@ -275,8 +305,9 @@ class ClassGrader:
         job_dir = self.work_root / f"reference-{form}-{seed}"
         steps = steps_for_form(form, data, job_dir / "probe_data")
         steps = [s for s in steps if s["id"] in ("import", TRAINING_STEP[form])]
-        prepare_job(job_dir, _references.solution_path(form), steps, data, seed)
-        outcome = run_job(job_dir, self.limits, seed, self.zygote)
+        prepare_job(job_dir, _references.solution_path(form), steps, data, seed,
+                    self.keras)
+        outcome = self._run_job(job_dir, seed)
         on_done(f"reference {form} seed {seed}")
         return outcome
 
@@ -313,15 +344,26 @@ class ClassGrader:
                          accuracies)
 
     def _run_student(self, submission: Submission, on_done) -> JobOutcome:
+        outcome = self._student_job(submission, self.keras)
+        idiom = keras_2_idiom(outcome.records.values())
+        if self.spec.keras == "auto" and idiom is not None:
+            self.keras_2_idioms[submission.student] = idiom
+            # Cold, as the warm zygote runs Keras 3: seconds, for a few students.
+            again = self._student_job(submission, "2")
+            if _steps_done(again) > _steps_done(outcome):
+                outcome = again
+        on_done(submission.student)
+        return outcome
+
+    def _student_job(self, submission: Submission, keras: str) -> JobOutcome:
         form = submission.form
         data = self.data[form]
         job_dir = self.work_root / f"student-{next(self.job_numbers)}"
         steps = steps_for_form(form, data, job_dir / "probe_data",
                                self.spec.steps_for(form))
-        prepare_job(job_dir, submission.detected.path, steps, data, self.spec.seed)
-        outcome = run_job(job_dir, self.limits, self.spec.seed, self.zygote)
-        on_done(submission.student)
-        return outcome
+        prepare_job(job_dir, submission.detected.path, steps, data, self.spec.seed,
+                    keras)
+        return self._run_job(job_dir, self.spec.seed)
 
     def _result(self, submission: Submission, outcome: JobOutcome | None,
                 references: dict[str, Reference]) -> Result:
@@ -361,12 +403,17 @@ class ClassGrader:
         run = outcome.run
         result.settings = job_settings_summary(self.data[form], form)
         result.resources = Resources(run.wall_s, run.cpu_s, run.peak_rss_mb,
-                                     f"{run.backend}, {run.start} start")
+                                     f"{run.backend}, {run.start} start",
+                                     gpu=outcome.gpu,
+                                     process_limit=run.process_limit)
         result.stdout_tail = run.stdout[-4000:]
         result.stderr_tail = run.stderr[-4000:]
-        result.verdict = decide_verdict(outcome, self.limits, self.spec.allowed_packages)
+        result.verdict = decide_verdict(outcome, self.limits,
+                                        self.spec.allowed_packages)
+        result.resources.keras = describe_keras(outcome.keras)
+        self._explain_keras_2_idiom(result, outcome)
         result.checks = self._checks(form, outcome.records, references[form],
-                                     result.verdict, submission)
+                                     result.verdict, submission, outcome.keras)
         if result.verdict.kind == "grader_error":
             spare_the_student(result.checks, outcome.records)
         if "numpy_int_units" in _compat_events(outcome):
@@ -374,20 +421,33 @@ class ClassGrader:
                 result.checks, self.spec.compat_penalty_numpy_units))
         return result
 
+    def _explain_keras_2_idiom(self, result: Result, outcome: JobOutcome) -> None:
+        """Tell the student when a Keras 2 idiom broke the run, and what "auto" did."""
+        idiom = (keras_2_idiom(outcome.records.values()) if outcome.keras == "3"
+                 else None)
+        if idiom is not None and result.verdict.kind == "exception":
+            result.verdict.message += " " + idiom.explanation()
+        tried = self.keras_2_idioms.get(result.student)
+        if tried is not None:
+            result.notes.append(regraded_note(tried) if outcome.keras == "2"
+                                else not_regraded_note(tried))
+
     def _all_not_run(self, form: str, reason: str) -> list[Check]:
         return [_judge.not_run(name, self.spec.points[name], reason)
                 for name in self.spec.checks_for(form)]
 
     def _checks(self, form: str, records: dict[str, StepRecord],
                 reference: Reference, verdict: Verdict,
-                submission: Submission) -> list[Check]:
+                submission: Submission, keras: str = "3") -> list[Check]:
         spec = self.spec
         settings = spec.runs[form]
         reason = {
             "wall_time": "Not run: the wall-clock limit stopped your submission first.",
             "output_limit": "Not run: the output limit stopped your submission first.",
             "memory": "Not run: your submission ran out of memory first.",
+            "gpu_memory": "Not run: your submission ran out of GPU memory first.",
             "cpu_time": "Not run: the CPU-time limit stopped your submission first.",
+            "processes": "Not run: the process limit stopped your submission first.",
             "crash": "Not run: your submission ended before this check.",
         }.get(verdict.kind, "Not run: an earlier step did not finish.")
         actual_accuracy: float | None = None
@@ -436,7 +496,7 @@ class ClassGrader:
                     points, records[step], reference, spec.accuracy_tolerance, call)
                 if self._borderline(check, actual_accuracy, reference):
                     check = self._rerun_accuracy(submission, check, actual_accuracy,
-                                                 reference, call)
+                                                 reference, call, keras)
             elif name == "reported_accuracy":
                 check = self._reported_accuracy(form, points, records, actual_accuracy,
                                                 reference.test_labels.size)
@@ -454,16 +514,17 @@ class ClassGrader:
         return accuracy >= floor - self.spec.accuracy_tolerance
 
     def _rerun_accuracy(self, submission: Submission, first: Check, accuracy: float,
-                        reference: Reference, call: str) -> Check:
-        """Train once more with another seed before a borderline result can fail."""
+                        reference: Reference, call: str, keras: str = "3") -> Check:
+        """Train once more with another seed, in the same Keras, before a
+        borderline result can fail."""
         form = submission.form
         data = self.data[form]
         seed = self.spec.seed + RERUN_SEED_OFFSET
         job_dir = self.work_root / f"student-{next(self.job_numbers)}-rerun"
         steps = steps_for_form(form, data, job_dir / "probe_data",
                                {TRAINING_STEP[form]})
-        prepare_job(job_dir, submission.detected.path, steps, data, seed)
-        outcome = run_job(job_dir, self.limits, seed, self.zygote)
+        prepare_job(job_dir, submission.detected.path, steps, data, seed, keras)
+        outcome = self._run_job(job_dir, seed)
         record = outcome.records.get(TRAINING_STEP[form])
         if record is None:
             first.details.append(f"a re-run with seed {seed} did not finish")
@@ -514,6 +575,11 @@ class ClassGrader:
             return check_printed_output(points, record.stdout, reference, source)
         return check_printed_output(points, record.stdout, reference, source,
                                     reported=record.values.get("accuracy"))
+
+
+def _steps_done(outcome: JobOutcome) -> int:
+    """How far a run got: its steps that succeeded."""
+    return sum(record.ok for record in outcome.records.values())
 
 
 def _probe_dir(work_root: Path) -> Path:

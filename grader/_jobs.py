@@ -11,7 +11,7 @@ import numpy as np
 
 from grader import _probes
 from grader._records import StepRecord, parse_channel
-from grader._sandbox import ChildRun, Limits, Zygote, run_child
+from grader._sandbox import ChildRun, Limits, Zygote, job_keras, run_child
 from grader._spec import RunSettings
 
 
@@ -40,6 +40,10 @@ class JobOutcome:
     compat: list[str] = field(default_factory=list)
     #: Why the child's results could not all be read, if so.
     channel_problem: str = ""
+    #: The Keras the job ran: "3", or "2" for Keras 2 compatibility mode.
+    keras: str = "3"
+    #: The GPU the job was given (``_gpu.Device.describe``), or "none".
+    gpu: str = "none"
 
 
 def steps_for_form(form: str, data: PreparedData, probe_dir: Path,
@@ -100,8 +104,12 @@ def _all_steps(form: str, data: PreparedData, probe_dir: Path) -> list[dict]:
 
 
 def prepare_job(job_dir: Path, submission: Path, steps: list[dict],
-                data: PreparedData, seed: int) -> None:
-    """Lay out a job folder: ``job.json``, input arrays, probe files."""
+                data: PreparedData, seed: int, keras: str = "3") -> None:
+    """Lay out a job folder: ``job.json``, input arrays, probe files.
+
+    ``keras`` "2" runs the job in Keras 2 compatibility mode (see
+    ``_keras_mode``).
+    """
     inputs = job_dir / "inputs"
     inputs.mkdir(parents=True, exist_ok=True)
     tie_outputs, tie_true = _probes.tie_probe_arrays()
@@ -121,7 +129,8 @@ def prepare_job(job_dir: Path, submission: Path, steps: list[dict],
     for name, array in arrays.items():
         np.save(inputs / f"{name}.npy", array, allow_pickle=False)
     _probes.write_loader_probe(job_dir / "probe_data")
-    job = {"submission": str(submission.resolve()), "seed": seed, "steps": steps}
+    job = {"submission": str(submission.resolve()), "seed": seed, "keras": keras,
+           "steps": steps}
     (job_dir / "job.json").write_text(json.dumps(job, indent=1))
 
 
@@ -135,6 +144,7 @@ def run_job(job_dir: Path, limits: Limits, seed: int,
         finished=channel.finished,
         compat=channel.compat,
         channel_problem=channel.problem,
+        keras=job_keras(job_dir),
     )
 
 

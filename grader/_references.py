@@ -39,11 +39,14 @@ def cache_dir() -> Path:
         platformdirs.user_cache_dir("nngrade")) / "reference"
 
 
-def cache_key(form: str, data: PreparedData, seed: int) -> str:
+def cache_key(form: str, data: PreparedData, seed: int, keras: str = "3") -> str:
     digest = hashlib.sha256()
     settings = data.settings.as_dict()
     settings["units_argument"] = data.settings.units_argument
     versions = {name: _version(name) for name in ("tensorflow", "keras", "numpy")}
+    if keras == "2":
+        # Keras 3 runs keep the keys they always had.
+        versions.update({"tf-keras": _version("tf-keras"), "mode": "keras 2"})
     digest.update(json.dumps({
         "solution": SOLUTION_FOR_FORM[form],
         "solution_source": solution_path(form).read_text(),

@@ -39,12 +39,16 @@ VERDICT_LABELS: dict[str, str] = {
     "finished": "finished",
     "wall_time": "stopped at the wall-clock limit",
     "memory": "stopped: out of memory",
+    "gpu_memory": "stopped: out of GPU memory",
     "cpu_time": "stopped at the CPU-time limit",
     "syntax_error": "syntax error",
     "no_submission": "nothing to grade",
     "crash": "crashed",
     "exception": "Python exception",
     "output_limit": "output limit",
+    "processes": "stopped at the process limit",
+    "network": "network blocked",
+    "forbidden": "forbidden operation",
     "grader_error": "grader error — not your fault",
 }
 

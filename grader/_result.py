@@ -21,8 +21,12 @@ VerdictKind = Literal[
     "grader_error",
     "wall_time",
     "memory",
+    "gpu_memory",
     "cpu_time",
     "output_limit",
+    "processes",
+    "network",
+    "forbidden",
     "crash",
     "exception",
     "syntax_error",
@@ -78,6 +82,15 @@ class Resources:
     cpu_s: float = 0.0
     peak_rss_mb: float = 0.0
     backend: str = "process"
+    #: The GPU the run used, e.g. "GPU 0: NVIDIA H200 (GPU-...)", or "none";
+    #: "" where nothing ran, and in results from before GPUs were handed out.
+    gpu: str = ""
+    #: The Keras the graded run used, e.g. "Keras 3.15.1" or "Keras 2
+    #: compatibility mode (tf-keras 2.21.0)"; "" where no run was graded.
+    keras: str = ""
+    #: How the run's number of processes was limited: "cgroup", "RLIMIT_NPROC"
+    #: or "none" (see ``_cgroups``); "" where the backend has its own way.
+    process_limit: str = ""
 
 
 @dataclass

@@ -1,9 +1,10 @@
 """Run one child process under limits and collect how it ended.
 
 What every backend shares: a new session so the whole process group can be
-killed, a wall-clock deadline, rlimits (see ``_limits``), capped reads of
-stdout and stderr, a scrubbed environment, and a sweep of orphans that
-escaped into sessions of their own. The child is either started cold (a new
+killed, a wall-clock deadline, rlimits (see ``_limits``), control groups
+where they can be had (see ``_cgroups``), capped reads of stdout and stderr,
+a scrubbed environment, and a sweep of orphans that escaped into sessions of
+their own. The child is either started cold (a new
 interpreter) or forked from the warm zygote (see ``_zygote``). This module
 holds the ``process`` backend, which adds nothing more; ``_backends`` holds
 the isolating ones and the choice between them.
@@ -16,6 +17,7 @@ the isolating ones and the choice between them.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -25,11 +27,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader import _cgroups
 from grader._errors import GraderError
+from grader._gpu import Device, JobGpuWatch, host_pid, job_environment
+from grader._keras_mode import LEGACY_KERAS_VARIABLE
 from grader._limits import Limits, apply_rlimits
 from grader._reaper import Reaper
 
@@ -59,8 +64,17 @@ class ChildRun:
     start: str = "cold"
     #: Everything the child sent on its results channel.
     results: bytes = b""
-    #: The sandbox backend the child ran in ("process", "bwrap").
+    #: The sandbox backend the child ran in ("process", "bwrap", "docker").
     backend: str = "process"
+    #: Whether the kernel killed the job for going over its memory cgroup's limit.
+    memory_cgroup_killed: bool = False
+    #: Forks and new threads the kernel refused at the job's process limit.
+    processes_refused: int = 0
+    #: How the job's number of processes was limited: "cgroup", "RLIMIT_NPROC",
+    #: "none" (see ``_cgroups``), or "" where the backend has its own way.
+    process_limit: str = ""
+    #: Whether the job was stopped for holding more GPU memory than its cap.
+    gpu_memory_exceeded: bool = False
 
 
 class _CappedReader(threading.Thread):
@@ -91,9 +105,14 @@ class _CappedReader(threading.Thread):
         return text
 
 
-def child_environment(work_dir: Path, limits: Limits, seed: int) -> dict[str, str]:
-    """The only environment a child sees: no secrets of the grader's shell."""
+def child_environment(work_dir: Path, limits: Limits, seed: int,
+                      keras: str = "3") -> dict[str, str]:
+    """The only environment a child sees: no secrets of the grader's shell.
+
+    ``keras`` "2" makes ``tf.keras`` tf-keras (see ``_keras_mode``).
+    """
     threads = str(max(1, limits.cpu_threads))
+    keras_2 = {LEGACY_KERAS_VARIABLE: "1"} if keras == "2" else {}
     return {
         "PATH": os.path.dirname(sys.executable) + ":/usr/bin:/bin",
         "HOME": str(work_dir),
@@ -110,8 +129,9 @@ def child_environment(work_dir: Path, limits: Limits, seed: int) -> dict[str, st
         "TF_NUM_INTEROP_THREADS": "1",
         "OMP_NUM_THREADS": threads,
         "OPENBLAS_NUM_THREADS": threads,
-        "CUDA_VISIBLE_DEVICES": "",
+        **job_environment(limits.gpu_device, limits.gpu_memory_mb),
         "KERAS_HOME": str(work_dir / ".keras"),
+        **keras_2,
         **{
             name: os.environ[name]
             for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
@@ -132,7 +152,11 @@ RESULTS_CAP = 768 * 1024 * 1024
 
 
 class _Watch:
-    """Reads a job's output and results, and enforces wall-clock and output limits."""
+    """Reads a job's output and results, and enforces wall-clock and output limits.
+
+    With a GPU and a cap, also the job's device memory, once :meth:`watch_gpu`
+    knows the job's pid.
+    """
 
     def __init__(self, stdout, stderr, results, limits: Limits):
         self.limits = limits
@@ -143,9 +167,14 @@ class _Watch:
         for reader in self.readers:
             reader.start()
         self.started = time.monotonic()
+        self.gpu = JobGpuWatch(limits.gpu_device, limits.gpu_memory_mb)
+
+    def watch_gpu(self, pid: int | None) -> None:
+        """Watch the device memory of job ``pid`` (numbered here) and its children."""
+        self.gpu.start(pid)
 
     def should_stop(self) -> bool:
-        return self.overflow.is_set() or self.expired()
+        return self.overflow.is_set() or self.expired() or self.gpu.exceeded()
 
     def expired(self) -> bool:
         return time.monotonic() - self.started > self.limits.wall_seconds
@@ -153,13 +182,17 @@ class _Watch:
     def finish(self, status: int, cpu_s: float, maxrss_kb: float, timed_out: bool,
                start: str, backend: str = "process") -> ChildRun:
         wall = time.monotonic() - self.started
+        self.gpu.stop()
         for reader in self.readers:
             reader.join(timeout=5)
         code = os.waitstatus_to_exitcode(status)
+        gpu_memory_exceeded = self.gpu.exceeded()
         return ChildRun(
             returncode=code if code >= 0 else None,
             signal=-code if code < 0 else None,
-            timed_out=timed_out,
+            # A stop asked for by the GPU watchdog is no timeout.
+            timed_out=timed_out and not gpu_memory_exceeded,
+            gpu_memory_exceeded=gpu_memory_exceeded,
             output_exceeded=self.overflow.is_set(),
             stdout=self.readers[0].text(),
             stderr=self.readers[1].text(),
@@ -241,22 +274,60 @@ def job_view(job_dir: Path) -> View:
     return View((job_dir,), tuple(sorted(read_only)))
 
 
+def job_keras(job_dir: Path) -> str:
+    """The Keras a job asks for in its ``job.json``: "3" or "2"."""
+    job = json.loads((job_dir / "job.json").read_text())
+    return "2" if job.get("keras") == "2" else "3"
+
+
+def in_job_group(limits: Limits,
+                 run: Callable[[_cgroups.JobGroup], ChildRun]) -> ChildRun:
+    """``run(group)`` with control groups of the job's own, then what they saw.
+
+    ``run`` must have the job join ``group`` before any student code runs.
+    Whatever is left in the group afterwards is killed, however ``run`` ends.
+    """
+    group = _cgroups.job_group(limits)
+    try:
+        child = run(group)
+    finally:
+        events = group.finish()
+    child.processes_refused = events.processes_refused
+    child.memory_cgroup_killed = child.memory_cgroup_killed or events.memory_kills > 0
+    child.process_limit = group.process_limit
+    if events.survivors:
+        # Those the grader had adopted are its zombies now.
+        _reaper.sweep()
+    return child
+
+
 def run_cold(job_dir: Path, limits: Limits, seed: int) -> ChildRun:
     """Run ``python -m grader._child JOB_DIR`` in a new interpreter."""
+    return in_job_group(limits, lambda group: _run_cold(job_dir, limits, seed, group))
+
+
+def _run_cold(job_dir: Path, limits: Limits, seed: int,
+              group: _cgroups.JobGroup) -> ChildRun:
     work_dir = job_dir / "work"
     work_dir.mkdir(exist_ok=True)
     results_read, results_write = os.pipe()
     command = [sys.executable, "-m", "grader._child", str(job_dir), str(results_write)]
-    rlimits = limits.as_dict()
+    rlimits = {**limits.as_dict(), "nproc": group.nproc}
+
+    def enter_limits() -> None:
+        _cgroups.join(group.procs_files)
+        apply_rlimits(rlimits)
+
     try:
         with _reaper.lock:
             process = subprocess.Popen(
-                command, cwd=work_dir, env=child_environment(work_dir, limits, seed),
+                command, cwd=work_dir,
+                env=child_environment(work_dir, limits, seed, job_keras(job_dir)),
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE, start_new_session=True,
-                pass_fds=[results_write], preexec_fn=lambda: apply_rlimits(rlimits))
+                pass_fds=[results_write], preexec_fn=enter_limits)
             _reaper.own(process.pid)
-    except OSError as error:
+    except (OSError, subprocess.SubprocessError) as error:
         os.close(results_read)
         return failed_start(f"could not start the child: {error}")
     finally:
@@ -265,6 +336,7 @@ def run_cold(job_dir: Path, limits: Limits, seed: int) -> ChildRun:
 
     watch = _Watch(process.stdout, process.stderr, os.fdopen(results_read, "rb"),
                    limits)
+    watch.watch_gpu(process.pid)
     timed_out = False
     while True:
         pid, status, usage = os.wait4(process.pid, os.WNOHANG)
@@ -295,13 +367,23 @@ class Zygote:
     namespaces of its own that show only its own folders of the view.
     ``system`` (the interpreter, the grader) and ``hidden`` (the reference
     package) are the folders the sandbox shows and hides besides the view.
+    TensorFlow fixes what ``tf.keras`` is when it is imported, so a warm
+    zygote serves only jobs of its own ``keras`` mode.
+
+    Each job runs in control groups of its own (see ``_cgroups``), which it
+    joins before student code runs; inside bwrap the init of its PID
+    namespace joins, then hides them. A cold one-off is started in its job's
+    ``cgroup`` as a whole, sandbox and all, so that its job never sees the
+    groups' files, which it could otherwise rewrite.
     """
 
     def __init__(self, work_dir: Path, start_timeout: float = 180.0, *,
                  wrapper: Sequence[str] = (), view: View | None = None,
                  system: Sequence[Path] = (), hidden: Sequence[Path] = (),
-                 import_tensorflow: bool = True, backend: str = "process"):
+                 import_tensorflow: bool = True, backend: str = "process",
+                 keras: str = "3", cgroup: _cgroups.JobGroup | None = None):
         self.lock = threading.Lock()
+        self.cgroup = cgroup
         self.events: dict[str, dict] = {}
         self.changed = threading.Condition()
         self.wrapped = bool(wrapper)
@@ -314,22 +396,26 @@ class Zygote:
             _inside(path, root) for path in system for root in view.roots())
         self.backend = backend
         self.start_kind = "warm" if import_tensorflow else "cold"
+        #: The Keras mode of its jobs; None when it has not imported TensorFlow.
+        self.keras = keras if import_tensorflow else None
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.sock = ours
-        base_env = child_environment(work_dir, Limits(), 0)
+        base_env = child_environment(work_dir, Limits(), 0, keras)
         self.log_path = work_dir / "zygote.log"
         command = [*wrapper, sys.executable, "-m", "grader._zygote",
                    str(theirs.fileno())]
         if not import_tensorflow:
             command.append("--no-tensorflow")
+        join_cgroup = (functools.partial(_cgroups.join, cgroup.procs_files)
+                       if cgroup is not None else None)
         try:
             with open(self.log_path, "wb") as log, _reaper.lock:
                 self.process = subprocess.Popen(
                     command, pass_fds=[theirs.fileno()], env=base_env, cwd=work_dir,
                     stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                    start_new_session=True)
+                    start_new_session=True, preexec_fn=join_cgroup)
                 _reaper.own(self.process.pid)
-        except OSError as error:
+        except (OSError, subprocess.SubprocessError) as error:
             ours.close()
             raise GraderError(f"could not start {command[0]}: {error}") from None
         finally:
@@ -377,7 +463,10 @@ class Zygote:
         return self.process.poll() is None and "closed" not in self.events
 
     def can_run(self, job_dir: Path) -> bool:
-        """Whether this zygote can show the job its folders, and nothing more."""
+        """Whether this zygote runs the job's Keras and can show the job its
+        folders, and nothing more."""
+        if self.keras is not None and self.keras != job_keras(job_dir):
+            return False
         if self.view is None:
             return True
         needed = job_view(job_dir)
@@ -397,7 +486,10 @@ class Zygote:
         # Each job gets a /tmp and /dev/shm of its own, which would hide these.
         keep = [str(p) for p in self.system
                 if _inside(p, Path("/tmp")) or _inside(p, Path("/dev/shm"))]
-        return {"cover": [str(p) for p in self.view.roots()], "reveal": reveal,
+        # The job's init joins its control groups, then covers them with the
+        # rest: a job that saw them could raise its own limits.
+        cover = [*self.view.roots(), *_cgroups.run_folders()]
+        return {"cover": [str(p) for p in cover], "reveal": reveal,
                 "keep": keep, "tmp_bytes": limits.file_bytes}
 
     def _kill(self, job: str, pid: int) -> None:
@@ -410,6 +502,14 @@ class Zygote:
             pass
 
     def run(self, job_dir: Path, limits: Limits, seed: int) -> ChildRun:
+        if self.cgroup is not None:
+            # Whoever started this one-off in the job's group finishes it.
+            return self._run(job_dir, limits, seed, self.cgroup)
+        return in_job_group(limits,
+                            lambda group: self._run(job_dir, limits, seed, group))
+
+    def _run(self, job_dir: Path, limits: Limits, seed: int,
+             group: _cgroups.JobGroup) -> ChildRun:
         # The spelling the sandbox shows (see job_view).
         job_dir = job_dir.resolve()
         work_dir = job_dir / "work"
@@ -419,8 +519,11 @@ class Zygote:
             job = str(self.next_job)
         pipes = [os.pipe() for _ in range(3)]
         request = {"job": job, "job_dir": str(job_dir),
-                   "env": child_environment(work_dir, limits, seed),
-                   "limits": limits.as_dict()}
+                   "env": child_environment(work_dir, limits, seed,
+                                            job_keras(job_dir)),
+                   "limits": {**limits.as_dict(), "nproc": group.nproc}}
+        if group is not self.cgroup:
+            request["cgroups"] = group.procs_files
         if self.view is not None:
             request["isolation"] = self._isolation(job_dir, limits)
         try:
@@ -437,6 +540,8 @@ class Zygote:
         if started is None:
             return self._failed("the zygote did not start the job")
         pid = started["pid"]
+        # Inside bwrap the pid is one of its PID namespace; NVML reports ours.
+        watch.watch_gpu(host_pid(self.process.pid, pid) if self.wrapped else pid)
         timed_out = False
         exited = None
         while exited is None:
@@ -493,12 +598,17 @@ class Backend:
     def describe(self) -> str:
         raise NotImplementedError
 
-    def start_zygote(self, work_root: Path, view: View) -> Zygote:
-        """Start a warm TensorFlow process whose jobs may use ``view``."""
+    def start_zygote(self, work_root: Path, view: View, keras: str = "3") -> Zygote:
+        """Start a warm TensorFlow process, in ``keras`` mode, whose jobs may use
+        ``view``."""
         raise NotImplementedError
 
     def run_cold(self, job_dir: Path, limits: Limits, seed: int) -> ChildRun:
         raise NotImplementedError
+
+    def use_gpus(self, devices: Sequence[Device]) -> None:
+        """Let jobs reach ``devices`` (each job is told its own in its
+        environment); here nothing stands between a job and the machine's."""
 
 
 class ProcessBackend(Backend):
@@ -508,8 +618,8 @@ class ProcessBackend(Backend):
         return ("process: limits only; a submission can read every file the "
                 "grader's user can and can reach the network")
 
-    def start_zygote(self, work_root: Path, view: View) -> Zygote:
-        return Zygote(work_root)
+    def start_zygote(self, work_root: Path, view: View, keras: str = "3") -> Zygote:
+        return Zygote(work_root, keras=keras)
 
     def run_cold(self, job_dir: Path, limits: Limits, seed: int) -> ChildRun:
         return run_cold(job_dir, limits, seed)
@@ -528,12 +638,15 @@ class Sandbox:
         #: A zygote handed in is shared with others, who close it.
         self.owns_zygote = zygote is None
 
-    def start_warm(self, work_root: Path, view: View) -> None:
-        """Import TensorFlow once for every job; on failure, start jobs cold."""
+    def start_warm(self, work_root: Path, view: View, keras: str = "3") -> None:
+        """Import TensorFlow once for every job; on failure, start jobs cold.
+
+        Only jobs of ``keras`` mode run warm; the others start cold.
+        """
         if self.zygote is not None:
             return
         try:
-            self.zygote = self.backend.start_zygote(work_root, view)
+            self.zygote = self.backend.start_zygote(work_root, view, keras=keras)
         except GraderError as error:
             logger.warning("grading without warm TensorFlow: %s", error)
 
@@ -542,8 +655,8 @@ class Sandbox:
         if zygote is not None and zygote.alive():
             if zygote.can_run(job_dir):
                 return zygote.run(job_dir, limits, seed)
-            logger.info("%s needs folders the warm sandbox does not show; "
-                        "starting it cold", job_dir)
+            logger.info("%s needs folders the warm sandbox does not show, or "
+                        "another Keras; starting it cold", job_dir)
         return self.backend.run_cold(job_dir, limits, seed)
 
     def close(self) -> None:

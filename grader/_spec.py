@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from grader._errors import SpecError
+from grader._gpu import CONTEXT_RESERVE_MB, MIN_GPU_MEMORY_MB
+from grader._keras_mode import KERAS_MODES
 from grader._resources import assignments_dir
 
 FORMS = ("A", "B", "C", "D")
@@ -89,6 +91,12 @@ HIDDEN_ACTIVATIONS = (
 #: Names Keras maps to another function: a layer built with the key reports
 #: the value as its activation.
 ACTIVATION_ALIASES = {"swish": "silu", "hard_swish": "hard_silu"}
+#: The names tf-keras 2.21 (Keras 2 compatibility mode) accepts among them.
+KERAS_2_ACTIVATIONS = (
+    "elu", "exponential", "gelu", "hard_sigmoid", "leaky_relu", "linear",
+    "log_softmax", "mish", "relu", "relu6", "selu", "sigmoid", "silu", "softmax",
+    "softplus", "softsign", "swish", "tanh",
+)
 
 
 def canonical_activation(name: Any) -> Any:
@@ -148,6 +156,14 @@ class Spec:
     #: Packages the instructor allows beyond numpy and TensorFlow, by import
     #: or install name; one that is missing is the grader's problem.
     allowed_packages: tuple[str, ...] = ()
+    #: "3", "2" (Keras 2 compatibility mode, tf-keras) or "auto" (Keras 3,
+    #: then Keras 2 for code that fails on a Keras 2 idiom); see _keras_mode.
+    keras: str = "3"
+    #: GPU memory a job may hold, in MiB; 0 for no cap. Only jobs given a
+    #: GPU (``--gpus``) have one to hold; see ``_gpu``.
+    gpu_memory_mb: int = 0
+    #: Processes and threads a job may hold at once, all together.
+    processes: int = 256
 
     def checks_for(self, form: str) -> list[str]:
         return [name for name in FORM_CHECKS[form] if self.points.get(name, 0) > 0]
@@ -364,12 +380,55 @@ def _parse(table: dict, path: Path) -> Spec:
         file_mb=int(_positive(
             _optional(limits, "file_mb", int, 256, limits_where),
             "file_mb", limits_where)),
+        # Threads count too, and TensorFlow starts a dozen or two of its own.
+        processes=int(_positive(
+            _optional(limits, "processes", int, 256, limits_where),
+            "processes", limits_where)),
+        gpu_memory_mb=_gpu_memory_mb(limits, limits_where),
         runs=runs,
         points={name: float(value) for name, value in points.items()},
         compat_penalty_numpy_units=float(penalty),
         allowed_packages=tuple(name.strip() for name in allowed),
         hidden_checks=_hidden_checks(table, where),
+        keras=_keras_setting(table, runs, where),
     )
+
+
+def _keras_setting(table: dict, runs: dict[str, RunSettings], where: str) -> str:
+    """The spec's ``keras`` mode; one that may run Keras 2 needs its activations."""
+    value = table.get("keras", "3")
+    # TOML's keras = 2 reads as the number; 2.0 and true are no mode.
+    keras = (str(value) if isinstance(value, (str, int))
+             and not isinstance(value, bool) else "")
+    if keras not in KERAS_MODES:
+        raise SpecError(
+            f"{where}: 'keras' must be \"3\" (Keras 3, the default), \"2\" (Keras 2 "
+            "compatibility mode, the tf-keras package) or \"auto\" (Keras 3, and "
+            f"Keras 2 for code that fails on a Keras 2 idiom), got {value!r}"
+        )
+    if keras == "3":
+        return keras
+    for form, settings in runs.items():
+        unknown = [a for a in settings.hidden_activations
+                   if a not in KERAS_2_ACTIVATIONS]
+        if unknown:
+            raise SpecError(
+                f"{where} [forms.{form}]: activation {unknown[0]!r} exists only in "
+                f"Keras 3, and keras = \"{keras}\" may grade in Keras 2; use one of "
+                f"{', '.join(KERAS_2_ACTIVATIONS)}, or keras = \"3\""
+            )
+    return keras
+
+
+def _gpu_memory_mb(limits: dict, where: str) -> int:
+    memory_mb = _optional(limits, "gpu_memory_mb", int, 0, where)
+    if memory_mb != 0 and memory_mb < MIN_GPU_MEMORY_MB:
+        raise SpecError(
+            f"{where}: 'gpu_memory_mb' must be at least {MIN_GPU_MEMORY_MB} (MiB of "
+            f"GPU memory, {CONTEXT_RESERVE_MB} of them for CUDA itself), got "
+            f"{memory_mb!r}; remove the key for no cap"
+        )
+    return memory_mb
 
 
 def _hidden_checks(table: dict, where: str) -> tuple[str, ...]:

@@ -1,15 +1,23 @@
 """How a run ended: one verdict per run, decided by the parent.
 
-First match wins: grader error, wall time, memory, CPU time, output or file
-size, crash by signal, Python exception, finished. Each verdict carries a
-sentence for the student naming the limit and the usual cause.
+First match wins: grader error, wall time, GPU memory, memory, CPU time,
+output or file size, process limit, network blocked, forbidden operation,
+crash by signal, Python exception, finished. Each verdict carries a sentence
+for the student naming the limit and the usual cause.
+
+The network and forbidden verdicts are read from the error a step raised:
+the sandbox makes a connection or a forbidden file operation fail inside the
+student's code, which may let it propagate.
 """
 
 from __future__ import annotations
 
 import errno
+import os
 import re
 import signal
+import socket
+from collections.abc import Callable
 
 from grader._jobs import JobOutcome
 from grader._limits import MIB, Limits
@@ -30,9 +38,18 @@ def decide_verdict(outcome: JobOutcome, limit: Limits,
                        f"{limit.wall_seconds:g} s, the wall-clock limit. The "
                        "usual cause is a loop that never ends, or far more "
                        "epochs or units than the settings ask for.")
+    # Before the memory verdict, which would claim TensorFlow's GPU
+    # allocator failures (ResourceExhaustedError) as heap.
+    if _ran_out_of_gpu_memory(outcome):
+        return Verdict("gpu_memory", _gpu_memory_message(limit),
+                       _first_traceback(outcome.records))
     if _ran_out_of_memory(outcome):
+        heap = f"{limit.memory_bytes // MIB:,} MB of heap"
+        if run.memory_cgroup_killed:
+            heap += (f" in each process and {limit.group_memory_bytes // MIB:,} MB "
+                     "in all its processes together, and the system stopped it")
         return Verdict("memory", "Your submission ran out of memory: it may use "
-                       f"{limit.memory_bytes // MIB:,} MB of heap. The usual cause "
+                       f"{heap}. The usual cause "
                        "is an array far larger than the data (for instance an "
                        "outer product of all objects), or a model with far more "
                        "units than the settings ask for.",
@@ -54,6 +71,32 @@ def decide_verdict(outcome: JobOutcome, limit: Limits,
         return Verdict("output_limit", "Your submission wrote a file larger than "
                        f"{limit.file_bytes // MIB:,} MB and was stopped. The "
                        "assignment needs no files of its own.")
+    if run.processes_refused:
+        return Verdict("processes", "Your submission tried to run more than "
+                       f"{limit.processes:,} processes and threads at once, the "
+                       "limit, and was refused more. The usual cause is "
+                       "os.fork(), subprocess or multiprocessing called in a loop "
+                       "(a fork bomb); the assignment needs no processes of its "
+                       "own.", _first_traceback(outcome.records))
+    network = _first_failure(outcome.records, _network_failure)
+    if network is not None:
+        return Verdict("network", "Your code tried to reach the network "
+                       f"({_shortened(network.failure_text())}), and submissions "
+                       "are graded without one. The usual cause is downloading a "
+                       "data set (with keras.datasets, urllib or requests) instead "
+                       "of reading the files the assignment names.",
+                       network.error.get("traceback", ""))
+    forbidden = _first_failure(
+        outcome.records, lambda record: _forbidden_failure(record, run.backend))
+    if forbidden is not None:
+        return Verdict("forbidden", "Your code tried something the sandbox does "
+                       f"not allow ({_shortened(forbidden.failure_text())}). A "
+                       "submission may read its own folder and the data set, and "
+                       "write only in its working folder and /tmp. The usual "
+                       "cause is a fixed path to a folder of the grading machine, "
+                       "or writing next to your source file instead of in the "
+                       "working folder.",
+                       forbidden.error.get("traceback", ""))
     if run.signal:
         name = signal.Signals(run.signal).name if run.signal in iter(
             signal.Signals) else str(run.signal)
@@ -81,7 +124,7 @@ def decide_verdict(outcome: JobOutcome, limit: Limits,
 
 
 #: What the assignment itself needs: when one is missing, grading is broken.
-REQUIRED_PACKAGES = ("numpy", "tensorflow", "keras")
+REQUIRED_PACKAGES = ("numpy", "tensorflow", "keras", "tf_keras")
 #: Import names whose install name differs, for messages and allowed_packages.
 INSTALL_NAMES = {"sklearn": "scikit-learn", "cv2": "opencv-python", "PIL": "Pillow",
                  "yaml": "PyYAML", "skimage": "scikit-image"}
@@ -176,12 +219,86 @@ _OUT_OF_MEMORY_SIGNS = ("std::bad_alloc", "OOM when allocating", "ResourceExhaus
 
 
 def _ran_out_of_memory(outcome: JobOutcome) -> bool:
+    if outcome.run.memory_cgroup_killed:
+        return True
     if any(record.error.get("type") in ("MemoryError", "ResourceExhaustedError")
            for record in outcome.records.values()):
         return True
     if outcome.run.signal in (signal.SIGABRT, signal.SIGSEGV, signal.SIGBUS):
         return any(sign in outcome.run.stderr for sign in _OUT_OF_MEMORY_SIGNS)
     return False
+
+
+def _ran_out_of_gpu_memory(outcome: JobOutcome) -> bool:
+    """Stopped by the GPU memory watchdog, or refused GPU memory by CUDA."""
+    if outcome.run.gpu_memory_exceeded:
+        return True
+    # TensorFlow names the device in its message: "... on .../device:GPU:0
+    # by allocator GPU_0_bfc".
+    if any(record.error.get("type") == "ResourceExhaustedError"
+           and "GPU" in str(record.error.get("message", ""))
+           for record in outcome.records.values()):
+        return True
+    return (outcome.run.signal == signal.SIGABRT
+            and "CUDA_ERROR_OUT_OF_MEMORY" in outcome.run.stderr)
+
+
+def _gpu_memory_message(limit: Limits) -> str:
+    if limit.gpu_memory_mb:
+        what = ("Your submission held more GPU memory than it may use, "
+                f"{limit.gpu_memory_mb:,} MB, and was stopped.")
+    else:
+        what = "Your submission ran out of GPU memory."
+    return (f"{what} The usual cause is a model with far more units than the "
+            "settings ask for, or an array far larger than the data (for instance "
+            "all objects against all objects) handed to TensorFlow.")
+
+
+#: errno values of a connection the sandbox's network refuses, and of a
+#: name it cannot resolve (getaddrinfo's, which are negative).
+_NETWORK_ERRNOS = (errno.ENETUNREACH, errno.ENETDOWN, errno.EHOSTUNREACH,
+                   errno.ECONNREFUSED, socket.EAI_NONAME, socket.EAI_AGAIN,
+                   socket.EAI_FAIL)
+_NETWORK_TYPES = ("gaierror", "URLError", "ConnectionRefusedError")
+#: Keras's get_file (keras.datasets) re-raises a URLError as a bare Exception.
+_NETWORK_WORDS = ("URL fetch failure", "Network is unreachable",
+                  "Temporary failure in name resolution", "Name or service not known")
+#: Permission denied, not permitted, and a write to a read-only mount.
+_FORBIDDEN_ERRNOS = (errno.EPERM, errno.EACCES, errno.EROFS)
+_MISSING_PATH = re.compile(r"\[Errno 2\] No such file or directory: '(/[^']*)'")
+
+
+def _first_failure(records: dict[str, StepRecord],
+                   matches: Callable[[StepRecord], bool]) -> StepRecord | None:
+    return next((record for record in records.values()
+                 if not record.ok and matches(record)), None)
+
+
+def _has_errno(message: str, numbers: tuple[int, ...]) -> bool:
+    return any(f"[Errno {number}]" in message for number in numbers)
+
+
+def _network_failure(record: StepRecord) -> bool:
+    message = str(record.error.get("message", ""))
+    return (record.error.get("type") in _NETWORK_TYPES
+            or _has_errno(message, _NETWORK_ERRNOS)
+            or any(words in message for words in _NETWORK_WORDS))
+
+
+def _forbidden_failure(record: StepRecord, backend: str) -> bool:
+    """A refused operation, or a file the sandbox hides (it exists out here)."""
+    message = str(record.error.get("message", ""))
+    if record.error.get("type") == "PermissionError" or _has_errno(
+            message, _FORBIDDEN_ERRNOS):
+        return True
+    missing = _MISSING_PATH.search(message)
+    if backend == "process" or missing is None:
+        return False
+    return os.path.lexists(missing.group(1))
+
+
+def _shortened(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _first_traceback(records: dict[str, StepRecord]) -> str:

@@ -11,7 +11,8 @@ Protocol, over a ``SOCK_SEQPACKET`` socket pair, one JSON object a packet:
 - zygote -> parent: ``{"ready": true}`` once TensorFlow is imported;
 - parent -> zygote: ``{"job": id, "job_dir", "env", "limits"}`` with the
   write ends of the job's stdout, stderr and results pipes attached as file
-  descriptors;
+  descriptors, and optionally ``"cgroups"``: the ``cgroup.procs`` files the
+  job joins (writing "0") before any student code runs;
 - zygote -> parent: ``{"started": id, "pid": pid}``, later
   ``{"exited": id, "status": wait_status, "cpu_s", "maxrss_kb"}``, with a
   ``"start_error"`` instead of a status when the job's sandbox could not be
@@ -22,8 +23,9 @@ Protocol, over a ``SOCK_SEQPACKET`` socket pair, one JSON object a packet:
 
 A request with an ``"isolation"`` key (see ``_isolation.enter_job_view``)
 runs its job in namespaces of its own: the zygote forks the job's init in a
-new PID namespace, the init sets up the job's view and forks the job, waits
-for it and writes its wait status to a pipe only the zygote reads.
+new PID namespace, the init joins the job's control groups, sets up the
+job's view (which covers them) and forks the job, waits for it and writes
+its wait status to a pipe only the zygote reads.
 
 ``python -m grader._zygote FD --no-tensorflow`` serves jobs without
 importing TensorFlow first: the cold start inside bwrap, one job per zygote.
@@ -41,7 +43,7 @@ import traceback
 
 import psutil
 
-from grader import _isolation, _reaper
+from grader import _cgroups, _isolation, _reaper
 from grader._limits import apply_rlimits
 
 _PACKET = 65536
@@ -98,14 +100,35 @@ def _job_process(request: dict, fds: list[int], before=None) -> None:
             os._exit(code)
 
 
-def _fork(sock: socket.socket, request: dict, fds: list[int]) -> int:
+def _fork(sock: socket.socket, request: dict, fds: list[int],
+          others: list[int]) -> tuple[int, int]:
+    """Fork a job that joins its control groups, then runs.
+
+    Returns its pid and the read end of the pipe on which a failure to join
+    arrives. ``others`` are the status pipes of other jobs, which this one
+    must not hold.
+    """
+    status_read, status_write = os.pipe()
     pid = os.fork()
     if pid == 0:
         sock.close()
-        _job_process(request, fds)
+        for fd in (status_read, *others):
+            os.close(fd)
+        _job_process(request, fds, lambda: _join_cgroups(request, status_write))
+    os.close(status_write)
     for fd in fds:
         os.close(fd)
-    return pid
+    return pid, status_read
+
+
+def _join_cgroups(request: dict, status_write: int) -> None:
+    """In the job process: join its control groups before any student code."""
+    try:
+        _cgroups.join(request.get("cgroups", ()))
+    except BaseException as error:
+        _report_setup_failure(status_write, error)
+        os._exit(_SETUP_FAILED)
+    os.close(status_write)
 
 
 def _fork_isolated(sock: socket.socket, request: dict, fds: list[int],
@@ -129,6 +152,9 @@ def _fork_isolated(sock: socket.socket, request: dict, fds: list[int],
             for fd in (status_read, *others):
                 os.close(fd)
             os.setsid()
+            # Joined before the job's view covers the groups: the job
+            # inherits them and cannot reach their files.
+            _cgroups.join(request.get("cgroups", ()))
             _isolation.enter_job_view(request["isolation"])
             job = os.fork()
         except BaseException as error:
@@ -282,8 +308,9 @@ def serve(sock: socket.socket, import_tensorflow: bool = True) -> None:
                 jobs.add(request["job"], pid, status_read)
                 _send(sock, {"started": request["job"], "pid": pid})
             else:
-                pid = _fork(sock, request, fds)
-                jobs.add(request["job"], pid)
+                pid, status_read = _fork(sock, request, fds,
+                                         list(jobs.status_pipes.values()))
+                jobs.add(request["job"], pid, status_read)
                 _send(sock, {"started": request["job"], "pid": pid})
         jobs.reap(sock)
         _kill_adopted(jobs.by_pid)

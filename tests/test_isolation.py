@@ -21,8 +21,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import CORRECT_STEPS, FIXTURES, numpy_only_spec
-from grader import _backends, _references
+from conftest import (CORRECT_STEPS, FIXTURES, cgroups_or_skip, fork_bomb,
+                      numpy_only_spec, running_with)
+from grader import _backends, _cgroups, _references
 from grader._backends import BwrapBackend, select_backend
 from grader._cli import main as cli_main
 from grader._errors import UsageError
@@ -117,8 +118,10 @@ def grade(request, bwrap, shared_root, start):
     zygote = request.getfixturevalue("warm_zygote") if start == "warm" else None
     folder = shared_root / request.node.name.replace("[", "-").rstrip("]")
 
-    def run(sources: dict[str, str], wall: float = 20.0, cpu: float = 600) -> dict:
-        results = grade_class(folder, sources, bwrap, zygote, wall, cpu)
+    def run(sources: dict[str, str], wall: float = 20.0, cpu: float = 600,
+            processes: int = 256) -> dict:
+        results = grade_class(folder, sources, bwrap, zygote, wall, cpu,
+                              processes=processes)
         for result in results.values():
             if result.verdict.kind != "grader_error":
                 assert result.resources.backend == f"bwrap, {start} start"
@@ -128,7 +131,8 @@ def grade(request, bwrap, shared_root, start):
 
 
 def grade_class(folder: Path, sources: dict[str, str], backend, zygote=None,
-                wall: float = 20.0, cpu: float = 600, warm: bool = False) -> dict:
+                wall: float = 20.0, cpu: float = 600, warm: bool = False,
+                memory: int = 2048, processes: int = 256) -> dict:
     for student, source in sources.items():
         student_dir = folder / "class" / student
         student_dir.mkdir(parents=True)
@@ -138,7 +142,8 @@ def grade_class(folder: Path, sources: dict[str, str], backend, zygote=None,
     if "bob" in sources:
         (folder / "class" / "bob" / "secret.txt").write_text("bob's own")
     spec_path = folder / "isolation.toml"
-    spec_path.write_text(numpy_only_spec("isolation", wall=wall, cpu=cpu))
+    spec_path.write_text(numpy_only_spec("isolation", wall=wall, cpu=cpu,
+                                               memory=memory, processes=processes))
     grader = ClassGrader(load_spec(str(spec_path)), bundled_datasets_dir(), jobs=1,
                          work_root=folder, warm=warm, backend=backend, zygote=zygote)
     try:
@@ -272,6 +277,65 @@ def test_cpu_limit_and_signals_keep_their_verdicts(grade):
     assert results["spinner"].verdict.kind == "cpu_time"
     assert results["crasher"].verdict.kind == "crash"
     assert "SIGSEGV" in results["crasher"].verdict.message
+
+
+def _cgroup_probe() -> str:
+    """Tries to leave its job's control groups for the run's, which has no limit."""
+    folders = [str(folder) for folder in _cgroups.run_folders()]
+    return f"""
+for _number, _folder in enumerate({folders!r}):
+    try:
+        with open(_folder + "/cgroup.procs", "w") as _stream:
+            _stream.write("0")
+        print("REACHED", f"run-cgroup-{{_number}}", flush=True)
+    except OSError as _error:
+        print("BLOCKED", f"run-cgroup-{{_number}}", _error, flush=True)
+"""
+
+
+def test_a_fork_bomb_meets_a_process_limit_it_cannot_leave(grade):
+    cgroups_or_skip("pids")
+    marker = f"{time.time_ns() % 10**9}.25"
+    source = CORRECT_STEPS + _cgroup_probe() + fork_bomb(marker)
+    (result,) = grade({"student": source}, processes=32).values()
+
+    assert result.verdict.kind == "processes", result.verdict.message
+    assert "more than 32 processes" in result.verdict.message
+    probes = outcomes(result)
+    assert len(probes) == len(_cgroups.run_folders())
+    assert set(probes.values()) == {"BLOCKED"}, result.stdout_tail
+    assert running_with(marker) == []
+
+
+def test_a_connection_the_sandbox_refuses_ends_in_the_network_verdict(grade):
+    results = grade({
+        "downloader": CORRECT_STEPS + "import urllib.request\n"
+        "urllib.request.urlopen('http://example.com/digits.csv', timeout=5)\n",
+        "connector": CORRECT_STEPS + "import socket\n"
+        "socket.create_connection(('192.0.2.1', 80), timeout=5)\n",
+    })
+
+    for result in results.values():
+        assert result.verdict.kind == "network", result.verdict.message
+        assert "tried to reach the network" in result.verdict.message
+        assert "keras.datasets" in result.verdict.message
+        assert set(statuses(result).values()) == {"not_run"}
+    assert "urlopen" in results["downloader"].verdict.traceback
+
+
+def test_writing_outside_the_job_or_opening_a_hidden_file_is_forbidden(grade):
+    (reference,) = _backends.hidden_paths()
+    results = grade({
+        "writer": CORRECT_STEPS + "import os\n"
+        "open(os.path.join(os.path.dirname(__file__), 'model.keras'), 'w')\n",
+        "reader": CORRECT_STEPS + f"open({str(reference / '__init__.py')!r})\n",
+    })
+
+    for result in results.values():
+        assert result.verdict.kind == "forbidden", result.verdict.message
+        assert "the sandbox does not allow" in result.verdict.message
+    assert "Read-only file system" in results["writer"].verdict.message
+    assert "No such file or directory" in results["reader"].verdict.message
 
 
 # -- a sandbox that fails is the grader's fault ------------------------------------

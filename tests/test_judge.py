@@ -10,8 +10,6 @@ lose the results of the whole class.
 from __future__ import annotations
 
 import io
-import json
-import os
 import re
 from pathlib import Path
 

@@ -20,7 +20,7 @@ from grader._errors import SpecError
 from grader._grading import (ClassGrader, _compat_events, _numpy_units_note,
                              discover)
 from grader._jobs import JobOutcome
-from grader._judge import StepRecord, not_run
+from grader._judge import not_run
 from grader._resources import bundled_datasets_dir
 from grader._result import Check
 from grader._records import parse_channel

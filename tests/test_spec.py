@@ -266,6 +266,8 @@ def test_zero_points_drops_the_check_from_every_form(tmp_path: Path):
          r"\[limits\]: 'wall_seconds' must be int or float, got 'x'"),
         ("wall_seconds = 60", "wall_seconds = -1",
          r"\[limits\]: 'wall_seconds' must be positive, got -1"),
+        ("wall_seconds = 60", "wall_seconds = 60\nprocesses = 0",
+         r"\[limits\]: 'processes' must be positive, got 0"),
         ("[limits]", "limits = 5\n[unused]", r"'limits' must be dict, got 5"),
         ("accuracy_tolerance = 0.05", "accuracy_tolerance = 5",
          r"'accuracy_tolerance' is a fraction of accuracy between 0 and 1, got 5"),
@@ -273,8 +275,8 @@ def test_zero_points_drops_the_check_from_every_form(tmp_path: Path):
          r"'reference_seeds' must be a non-empty list of integers, got \[\]"),
         ("title = ", "title = 3 #", r"'title' must be str, got 3"),
     ],
-    ids=["limit-type", "limit-negative", "limits-not-table", "tolerance",
-         "seeds-empty", "title-type"],
+    ids=["limit-type", "limit-negative", "processes-zero", "limits-not-table",
+         "tolerance", "seeds-empty", "title-type"],
 )
 def test_optional_settings_of_the_wrong_kind_are_named(
     tmp_path: Path, old: str, new: str, message: str
