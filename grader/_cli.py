@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.progress import TimeElapsedColumn
 from rich.table import Table
 
+from grader import _platform
 from grader._backends import SANDBOX_CHOICES, select_backend
 from grader._errors import NngradeError, SpecError, UsageError
 from grader._gpu import GpuPool, select_gpus
@@ -159,6 +160,8 @@ def _grade(arguments: argparse.Namespace, console: Console) -> int:
     from grader._grading import ClassGrader, discover
     from grader._outputs import write_outputs
 
+    # First: on Windows nothing else is worth checking.
+    _platform.current()
     spec = load_spec(arguments.assignment)
     datasets = _datasets_dir(spec, arguments.datasets)
     submissions_path = arguments.submissions or sample_class_dir()
@@ -174,6 +177,8 @@ def _grade(arguments: argparse.Namespace, console: Console) -> int:
         f"for assignment [bold]{spec.name}[/] with data from {datasets}\n"
         f"Sandbox: {backend.describe()}",
         highlight=False)
+    for gap in backend.unenforced():
+        console.print(f"[yellow]Not enforced here:[/] {escape(gap)}", highlight=False)
     if gpus:
         backend.use_gpus(gpus)
         console.print("GPUs: " + "; ".join(gpu.describe() for gpu in gpus),

@@ -252,6 +252,10 @@ class DockerBackend(Backend):
         return (f"docker ({where}): no network, only the job's own folders, "
                 "memory, CPU and process-count limits, no warm start")
 
+    def unenforced(self) -> list[str]:
+        # The engine holds a container's limits, whatever the host's system.
+        return []
+
     def ensure_image(self) -> str:
         """The image jobs run in; the host-interpreter image is made on first use."""
         import docker
@@ -421,7 +425,7 @@ class DockerBackend(Backend):
         results.let_go()
         pump.join(timeout=5)
         run = watch.finish(_wait_status(state.get("ExitCode", 0)), usage.cpu_s,
-                           usage.peak_bytes / 1024, timed_out, "cold", self.name)
+                           usage.peak_bytes, timed_out, "cold", self.name)
         run.memory_cgroup_killed = bool(state.get("OOMKilled"))
         return run
 

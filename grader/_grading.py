@@ -405,7 +405,8 @@ class ClassGrader:
         result.resources = Resources(run.wall_s, run.cpu_s, run.peak_rss_mb,
                                      f"{run.backend}, {run.start} start",
                                      gpu=outcome.gpu,
-                                     process_limit=run.process_limit)
+                                     process_limit=run.process_limit,
+                                     unenforced=self.zygote.backend.unenforced())
         result.stdout_tail = run.stdout[-4000:]
         result.stderr_tail = run.stderr[-4000:]
         result.verdict = decide_verdict(outcome, self.limits,

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import resource
 from dataclasses import asdict, dataclass
+
+from grader import _platform
 
 MIB = 1024 * 1024
 #: What a job's memory cgroup allows beyond the data-segment limit.
@@ -53,14 +54,23 @@ class Limits:
 
 
 def apply_rlimits(limits: dict) -> None:
-    """Set the rlimits of the calling process from :meth:`Limits.as_dict`."""
+    """Set the rlimits of the calling process from :meth:`Limits.as_dict`.
+
+    Where the system does not hold ``RLIMIT_DATA`` (see ``_platform``), the
+    parent watches the job's memory instead.
+    """
+    # Imported here: Windows has no resource module, and must get the clear
+    # refusal of ``_platform`` rather than an ImportError.
+    import resource
+
     cpu = max(1, int(limits["cpu_seconds"]))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits["file_bytes"],) * 2)
     # The hard limit a little above the soft one: SIGXCPU first, then SIGKILL
     # for code that ignores it.
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
-    resource.setrlimit(resource.RLIMIT_DATA, (limits["memory_bytes"],) * 2)
+    if _platform.current().heap_limit:
+        resource.setrlimit(resource.RLIMIT_DATA, (limits["memory_bytes"],) * 2)
     # Only where no pids control group could be had (see ``_cgroups``).
     if limits.get("nproc"):
         # Never above the hard limit the grader has: raising it is refused.

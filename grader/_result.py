@@ -91,6 +91,9 @@ class Resources:
     #: How the run's number of processes was limited: "cgroup", "RLIMIT_NPROC"
     #: or "none" (see ``_cgroups``); "" where the backend has its own way.
     process_limit: str = ""
+    #: What the grading system did not enforce for this run, and what stood
+    #: in for it, one sentence each (see ``_platform``); empty on Linux.
+    unenforced: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -31,11 +31,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader import _cgroups
+from grader import _cgroups, _platform
 from grader._errors import GraderError
 from grader._gpu import Device, JobGpuWatch, host_pid, job_environment
 from grader._keras_mode import LEGACY_KERAS_VARIABLE
-from grader._limits import Limits, apply_rlimits
+from grader._limits import MIB, Limits, apply_rlimits
 from grader._reaper import Reaper
 
 logger = logging.getLogger(__name__)
@@ -75,6 +75,10 @@ class ChildRun:
     process_limit: str = ""
     #: Whether the job was stopped for holding more GPU memory than its cap.
     gpu_memory_exceeded: bool = False
+    #: Whether the parent stopped the job for holding more memory, all its
+    #: processes together, than the limit (where the system does not hold
+    #: the heap limit; see ``_platform``).
+    memory_watch_exceeded: bool = False
 
 
 class _CappedReader(threading.Thread):
@@ -154,8 +158,9 @@ RESULTS_CAP = 768 * 1024 * 1024
 class _Watch:
     """Reads a job's output and results, and enforces wall-clock and output limits.
 
-    With a GPU and a cap, also the job's device memory, once :meth:`watch_gpu`
-    knows the job's pid.
+    Once :meth:`watch` knows the job's pid: with a GPU and a cap, also the
+    job's device memory, and where the system does not hold a job's memory
+    or its orphans (see ``_platform``), its processes.
     """
 
     def __init__(self, stdout, stderr, results, limits: Limits):
@@ -168,38 +173,51 @@ class _Watch:
             reader.start()
         self.started = time.monotonic()
         self.gpu = JobGpuWatch(limits.gpu_device, limits.gpu_memory_mb)
+        self.platform = _platform.current()
+        self.tree: _platform.TreeWatch | None = None
 
-    def watch_gpu(self, pid: int | None) -> None:
-        """Watch the device memory of job ``pid`` (numbered here) and its children."""
+    def watch(self, pid: int | None) -> None:
+        """Watch job ``pid`` (numbered here) and its children."""
         self.gpu.start(pid)
+        self.tree = _platform.start_tree_watch(pid, self.limits.group_memory_bytes,
+                                               self.platform)
+
+    def memory_exceeded(self) -> bool:
+        return self.tree is not None and self.tree.exceeded.is_set()
 
     def should_stop(self) -> bool:
-        return self.overflow.is_set() or self.expired() or self.gpu.exceeded()
+        return (self.overflow.is_set() or self.expired() or self.gpu.exceeded()
+                or self.memory_exceeded())
 
     def expired(self) -> bool:
         return time.monotonic() - self.started > self.limits.wall_seconds
 
-    def finish(self, status: int, cpu_s: float, maxrss_kb: float, timed_out: bool,
+    def finish(self, status: int, cpu_s: float, peak_bytes: float, timed_out: bool,
                start: str, backend: str = "process") -> ChildRun:
         wall = time.monotonic() - self.started
         self.gpu.stop()
+        if self.tree is not None:
+            self.tree.stop()
+            peak_bytes = max(peak_bytes, self.tree.peak_bytes)
         for reader in self.readers:
             reader.join(timeout=5)
         code = os.waitstatus_to_exitcode(status)
         gpu_memory_exceeded = self.gpu.exceeded()
+        memory_exceeded = self.memory_exceeded()
         return ChildRun(
             returncode=code if code >= 0 else None,
             signal=-code if code < 0 else None,
-            # A stop asked for by the GPU watchdog is no timeout.
-            timed_out=timed_out and not gpu_memory_exceeded,
+            # A stop asked for by a memory watch is no timeout.
+            timed_out=timed_out and not (gpu_memory_exceeded or memory_exceeded),
             gpu_memory_exceeded=gpu_memory_exceeded,
+            memory_watch_exceeded=memory_exceeded,
             output_exceeded=self.overflow.is_set(),
             stdout=self.readers[0].text(),
             stderr=self.readers[1].text(),
             results=bytes(self.readers[2].kept),
             wall_s=round(wall, 3),
             cpu_s=round(cpu_s, 3),
-            peak_rss_mb=round(maxrss_kb / 1024, 1),
+            peak_rss_mb=round(peak_bytes / MIB, 1),
             start=start,
             backend=backend,
         )
@@ -336,7 +354,7 @@ def _run_cold(job_dir: Path, limits: Limits, seed: int,
 
     watch = _Watch(process.stdout, process.stderr, os.fdopen(results_read, "rb"),
                    limits)
-    watch.watch_gpu(process.pid)
+    watch.watch(process.pid)
     timed_out = False
     while True:
         pid, status, usage = os.wait4(process.pid, os.WNOHANG)
@@ -353,8 +371,9 @@ def _run_cold(job_dir: Path, limits: Limits, seed: int,
     process.returncode = os.waitstatus_to_exitcode(status)
     _reaper.release(process.pid)
     _reaper.sweep()
-    return watch.finish(status, usage.ru_utime + usage.ru_stime, usage.ru_maxrss,
-                        timed_out, "cold")
+    return watch.finish(status, usage.ru_utime + usage.ru_stime,
+                        usage.ru_maxrss * watch.platform.maxrss_unit, timed_out,
+                        "cold")
 
 
 class Zygote:
@@ -541,7 +560,7 @@ class Zygote:
             return self._failed("the zygote did not start the job")
         pid = started["pid"]
         # Inside bwrap the pid is one of its PID namespace; NVML reports ours.
-        watch.watch_gpu(host_pid(self.process.pid, pid) if self.wrapped else pid)
+        watch.watch(host_pid(self.process.pid, pid) if self.wrapped else pid)
         timed_out = False
         exited = None
         while exited is None:
@@ -562,8 +581,10 @@ class Zygote:
             logger.error("the sandbox of %s failed before the submission ran: %s",
                          job_dir, exited["start_error"])
             return self._failed("its sandbox could not be set up")
-        return watch.finish(exited["status"], exited["cpu_s"], exited["maxrss_kb"],
-                            timed_out, self.start_kind, self.backend)
+        # The zygote runs on Linux only, where ru_maxrss is in KiB.
+        return watch.finish(exited["status"], exited["cpu_s"],
+                            exited["maxrss_kb"] * 1024, timed_out, self.start_kind,
+                            self.backend)
 
     def _failed(self, reason: str) -> ChildRun:
         return failed_start(reason, self.backend, self.start_kind)
@@ -610,6 +631,10 @@ class Backend:
         """Let jobs reach ``devices`` (each job is told its own in its
         environment); here nothing stands between a job and the machine's."""
 
+    def unenforced(self) -> list[str]:
+        """What this system leaves out of a job's limits, for its report."""
+        return _platform.current().gaps()
+
 
 class ProcessBackend(Backend):
     """A child process with limits, and nothing between it and the machine."""
@@ -644,6 +669,10 @@ class Sandbox:
         Only jobs of ``keras`` mode run warm; the others start cold.
         """
         if self.zygote is not None:
+            return
+        platform = _platform.current()
+        if not platform.warm_start:
+            logger.info("every submission starts cold on %s", platform.name)
             return
         try:
             self.zygote = self.backend.start_zygote(work_root, view, keras=keras)

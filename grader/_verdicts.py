@@ -45,7 +45,10 @@ def decide_verdict(outcome: JobOutcome, limit: Limits,
                        _first_traceback(outcome.records))
     if _ran_out_of_memory(outcome):
         heap = f"{limit.memory_bytes // MIB:,} MB of heap"
-        if run.memory_cgroup_killed:
+        if run.memory_watch_exceeded:
+            heap = (f"{limit.group_memory_bytes // MIB:,} MB in all its processes "
+                    "together, and the grader stopped it")
+        elif run.memory_cgroup_killed:
             heap += (f" in each process and {limit.group_memory_bytes // MIB:,} MB "
                      "in all its processes together, and the system stopped it")
         return Verdict("memory", "Your submission ran out of memory: it may use "
@@ -219,7 +222,7 @@ _OUT_OF_MEMORY_SIGNS = ("std::bad_alloc", "OOM when allocating", "ResourceExhaus
 
 
 def _ran_out_of_memory(outcome: JobOutcome) -> bool:
-    if outcome.run.memory_cgroup_killed:
+    if outcome.run.memory_cgroup_killed or outcome.run.memory_watch_exceeded:
         return True
     if any(record.error.get("type") in ("MemoryError", "ResourceExhaustedError")
            for record in outcome.records.values()):
