@@ -34,8 +34,9 @@ from grader import _cgroups
 from grader._errors import GraderError, UsageError
 from grader._gpu import device_nodes
 from grader._limits import MIB, Limits
-from grader._sandbox import (Backend, ChildRun, ProcessBackend, View, Zygote,
-                             failed_start, in_job_group, job_view)
+from grader._sandbox import (Backend, ProcessBackend, View, Zygote, in_job_group,
+                             job_view)
+from grader._watch import ChildRun, failed_start
 
 logger = logging.getLogger(__name__)
 

@@ -40,8 +40,8 @@ from pathlib import Path
 from grader import _backends
 from grader._errors import UsageError
 from grader._limits import MIB, Limits
-from grader._sandbox import (Backend, ChildRun, View, _Watch, child_environment,
-                             failed_start, job_view)
+from grader._sandbox import Backend, View, child_environment, job_view
+from grader._watch import ChildRun, JobWatch, failed_start
 
 logger = logging.getLogger(__name__)
 
@@ -404,8 +404,8 @@ class DockerBackend(Backend):
                limits: Limits) -> ChildRun:
         import docker
 
-        watch = _Watch(os.fdopen(pump.stdout_read, "rb"),
-                       os.fdopen(pump.stderr_read, "rb"), results.reader(), limits)
+        watch = JobWatch(os.fdopen(pump.stdout_read, "rb"),
+                         os.fdopen(pump.stderr_read, "rb"), results.reader(), limits)
         container.reload()
         usage = _Usage(container.attrs["State"].get("Pid", 0))
         timed_out = False

@@ -11,7 +11,8 @@ import numpy as np
 
 from grader import _probes
 from grader._records import StepRecord, parse_channel
-from grader._sandbox import ChildRun, Limits, Zygote, job_keras, run_child
+from grader._sandbox import Limits, Zygote, job_keras, run_child
+from grader._watch import ChildRun
 from grader._spec import RunSettings
 
 

@@ -36,7 +36,8 @@ from grader._records import StepRecord
 from grader._report import render_report
 from grader._resources import bundled_datasets_dir
 from grader._result import Result
-from grader._sandbox import ChildRun, child_environment
+from grader._sandbox import child_environment
+from grader._watch import ChildRun
 from grader._spec import load_spec
 from grader._verdicts import decide_verdict
 

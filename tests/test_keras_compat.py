@@ -24,7 +24,7 @@ from grader._judge import not_run
 from grader._resources import bundled_datasets_dir
 from grader._result import Check
 from grader._records import parse_channel
-from grader._sandbox import ChildRun
+from grader._watch import ChildRun
 from grader._spec import load_spec
 
 FIXTURE = Path(__file__).parent / "fixtures" / "numpy_int_units"

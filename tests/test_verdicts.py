@@ -12,7 +12,7 @@ import pytest
 from grader._jobs import JobOutcome
 from grader._limits import Limits
 from grader._records import StepRecord
-from grader._sandbox import ChildRun
+from grader._watch import ChildRun
 from grader._verdicts import decide_verdict
 
 
