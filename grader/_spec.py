@@ -6,6 +6,7 @@ A spec is a TOML file. The shipped ones live in ``grader/assignments``;
 
 from __future__ import annotations
 
+import difflib
 import math
 import tomllib
 from dataclasses import dataclass, field
@@ -208,6 +209,33 @@ def load_spec(name_or_path: str) -> Spec:
     return _parse(table, path)
 
 
+#: Every key a spec may set, by table; any other is a typo to report, not to
+#: ignore (a misspelt limit would otherwise grade with the default).
+_TOP_KEYS = ("name", "title", "datasets", "seed", "reference_seeds",
+             "accuracy_tolerance", "hidden_checks", "allowed_packages",
+             "compat_penalty_numpy_units", "keras", "limits", "forms", "points")
+_LIMIT_KEYS = ("wall_seconds", "cpu_seconds", "memory_mb", "file_mb",
+               "output_bytes", "processes", "gpu_memory_mb")
+_RUN_KEYS = {
+    "A": ("dataset", "layers", "units_per_layer", "hidden_activations", "epochs"),
+    "B": ("dataset", "layers", "units_per_layer", "epochs"),
+    "C": ("dataset", "layers", "units_per_layer", "activation", "epochs"),
+    "D": ("dataset", "layers", "units_per_layer", "hidden_activations", "epochs"),
+}
+
+
+def _reject_unknown_keys(table: dict, known: tuple[str, ...], where: str) -> None:
+    for key in table:
+        if key in known:
+            continue
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise SpecError(
+            f"{where}: unknown key {key!r}; {hint}the keys here are "
+            f"{', '.join(known)}"
+        )
+
+
 def _require(table: dict, key: str, kind: type | tuple, where: str) -> Any:
     if key not in table:
         raise SpecError(f"{where}: missing key {key!r}")
@@ -246,6 +274,7 @@ def _positive(value: float, key: str, where: str) -> float:
 
 
 def _parse_run(form: str, table: dict, where: str) -> RunSettings:
+    _reject_unknown_keys(table, _RUN_KEYS[form], where)
     layers = _positive(_require(table, "layers", int, where), "layers", where)
     hidden = layers - 2
     if hidden < 0:
@@ -313,8 +342,9 @@ def _parse(table: dict, path: Path) -> Spec:
             f"forms {', '.join(FORMS)}"
         )
     runs = {
-        form: _parse_run(form, settings, f"{where} [forms.{form}]")
-        for form, settings in runs_table.items()
+        form: _parse_run(form, _require(runs_table, form, dict, f"{where} [forms]"),
+                         f"{where} [forms.{form}]")
+        for form in runs_table
     }
     points = _require(table, "points", dict, where)
     for name, value in points.items():
@@ -331,6 +361,7 @@ def _parse(table: dict, path: Path) -> Spec:
             )
     limits = _optional(table, "limits", dict, {}, where)
     limits_where = f"{where} [limits]"
+    _reject_unknown_keys(limits, _LIMIT_KEYS, limits_where)
     seeds = _optional(table, "reference_seeds", list, [1, 2, 3], where)
     if not seeds or not all(type(seed) is int for seed in seeds):
         raise SpecError(
@@ -355,6 +386,7 @@ def _parse(table: dict, path: Path) -> Spec:
             f"{where}: 'allowed_packages' must be a list of package names, "
             f"got {allowed!r}"
         )
+    _reject_unknown_keys(table, _TOP_KEYS, where)
     return Spec(
         name=_optional(table, "name", str, path.stem, where),
         title=_optional(table, "title", str, path.stem, where),

@@ -228,6 +228,44 @@ def test_unknown_form_is_rejected_with_the_known_ones(tmp_path: Path):
         load_spec(str(path))
 
 
+@pytest.mark.parametrize(("text", "where", "key", "guess"), [
+    pytest.param(edit("wall_seconds = 60", "wall_second = 60"), " [limits]",
+                 "wall_second", "wall_seconds", id="limit"),
+    pytest.param(edit("accuracy_tolerance = 0.05", "acuracy_tolerance = 0.05"), "",
+                 "acuracy_tolerance", "accuracy_tolerance", id="top-level"),
+    pytest.param(edit_form("C", "epochs = 30", "epoch = 30"), " [forms.C]",
+                 "epoch", "epochs", id="run"),
+    pytest.param(edit_form("B", "epochs = 30", 'epochs = 30\nactivation = "tanh"'),
+                 " [forms.B]", "activation", None, id="form-B-activation"),
+])
+def test_unknown_keys_are_errors_with_the_likely_key(
+    tmp_path: Path, text: str, where: str, key: str, guess: str | None
+):
+    path = write_spec(tmp_path, text)
+
+    with pytest.raises(SpecError) as raised:
+        load_spec(str(path))
+
+    message = str(raised.value)
+    assert message.startswith(f"{path}{where}: unknown key {key!r}; ")
+    if guess:
+        assert f"did you mean {guess!r}?" in message
+    else:
+        # Form B's skeleton fixes sigmoid: the key is not one to offer there.
+        assert "did you mean" not in message
+        assert "'activation'" not in message.split("the keys here are")[1]
+
+
+def test_a_form_that_is_not_a_table_is_named(tmp_path: Path):
+    start = SAMPLE_TEXT.index("[forms.A]")
+    end = SAMPLE_TEXT.index("\n[", start)
+    path = write_spec(tmp_path, SAMPLE_TEXT[:start] + "[forms]\nA = 3" + SAMPLE_TEXT[end:])
+
+    with pytest.raises(SpecError, match=re.escape(
+            f"{path} [forms]: 'A' must be dict, got 3")):
+        load_spec(str(path))
+
+
 def test_unknown_check_in_points_is_rejected_with_the_known_ones(tmp_path: Path):
     path = write_spec(tmp_path, edit("loader = 2", "loadr = 2"))
 
