@@ -249,9 +249,11 @@ def _print_summary(console: Console, results: list[Result]) -> None:
         lost = [
             check.name + (f" (defect {check.defect.number})" if check.defect else "")
             for check in result.checks if check.points < check.max_points
+            and (result.scored or check.status != "not_run")
         ]
+        score = f"{result.score:g}" if result.scored else "none"
         table.add_row(result.student, result.form or "?",
-                      f"{result.score:g}/{result.max_score:g}",
+                      f"{score}/{result.max_score:g}",
                       verdict_label(result.verdict.kind), ", ".join(lost) or "-")
     console.print(table)
 

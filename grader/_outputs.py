@@ -14,7 +14,11 @@ from grader._result import Result, write_json_atomically
 
 
 def gradebook_csv(results: Sequence[Result]) -> str:
-    """``student, score, max_score``, then one column of points per check."""
+    """``student, score, max_score``, then one column of points per check.
+
+    A grader error leaves the score, and every check it stopped, empty: no
+    gradebook import may read the grader's failure as a student's zero.
+    """
     check_names: list[str] = []
     for result in results:
         for check in result.checks:
@@ -24,9 +28,11 @@ def gradebook_csv(results: Sequence[Result]) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["student", "score", "max_score", *check_names, "verdict"])
     for result in results:
-        points = {check.name: check.points for check in result.checks}
+        points = {check.name: check.points for check in result.checks
+                  if result.scored or check.status != "not_run"}
         writer.writerow([
-            result.student, _number(result.score), _number(result.max_score),
+            result.student, _number(result.score) if result.scored else "",
+            _number(result.max_score),
             *(_number(points[name]) if name in points else "" for name in check_names),
             result.verdict.kind,
         ])

@@ -124,6 +124,12 @@ class Result:
     def max_score(self) -> float:
         return round(sum(check.max_points for check in self.checks), 4)
 
+    @property
+    def scored(self) -> bool:
+        """False when the grader failed: the student has no score yet, not
+        zero, and must be graded again."""
+        return self.verdict.kind != "grader_error"
+
     def student_view(self, release: bool = False) -> Result:
         """The result as a student may see it.
 
@@ -144,7 +150,7 @@ class Result:
 
     def to_dict(self) -> dict[str, Any]:
         record = dataclasses.asdict(self)
-        record["score"] = self.score
+        record["score"] = self.score if self.scored else None
         record["max_score"] = self.max_score
         return record
 

@@ -193,7 +193,7 @@ def test_a_missing_image_is_a_grader_error_not_a_zero(engine, tmp_path):
     assert result.verdict.kind == "grader_error"
     assert "not your fault" in result.verdict.message
     assert set(statuses(result).values()) == {"not_run"}
-    assert result.score == 0
+    assert not result.scored
 
 
 def test_no_engine_is_a_clear_usage_error(monkeypatch, tmp_path):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from grader._outputs import gradebook_csv
 from grader._report import (
     VERDICT_LABELS,
     render_index,
@@ -222,6 +223,35 @@ def test_report_after_wall_limit_keeps_earlier_checks_and_marks_the_rest() -> No
         assert page.row_starting(title)[1] == "– not run"
     assert "model.fit(x, y, epochs=5000)" in page.text
     assert "60.0 s" in page.text
+
+
+def grader_failed() -> Result:
+    checks = [
+        _check("loader", "Data loader", 2),
+        _check("normalize", "Normalization", 0, status="not_run",
+               message="Not graded: the grader failed; this costs you nothing."),
+    ]
+    verdict = Verdict("grader_error", "The grader failed. This is not your fault.")
+    return _result("eve", checks, verdict)
+
+
+def test_a_grader_error_is_no_score_anywhere() -> None:
+    result = grader_failed()
+
+    assert result.to_dict()["score"] is None
+    report = _Page(render_report(result))
+    assert "— / 4" in report.text
+    assert "no score: the grader failed" in report.text
+    assert "0 / 4" not in report.text
+    index = _Page(render_index([result, full_marks()], "dense-uci"))
+    assert index.row_starting("eve")[1:3] == ["—", "4"]
+    header, eve, ada = gradebook_csv([result, full_marks()]).splitlines()
+    assert header == ("student,score,max_score,loader,normalize,tie_accuracy,model,"
+                      "verdict")
+    # The check that finished keeps its points; the one the failure stopped
+    # and the total are empty, never a zero a gradebook would import.
+    assert eve == "eve,,4,2,,,,grader_error"
+    assert ada == "ada,10,10,2,2,3,3,finished"
 
 
 def test_report_shows_settings_and_resources() -> None:
