@@ -252,9 +252,11 @@ def _print_summary(console: Console, results: list[Result]) -> None:
             and (result.scored or check.status != "not_run")
         ]
         score = f"{result.score:g}" if result.scored else "none"
+        verdict = verdict_label(result.verdict.kind)
+        if result.verdict.defect:
+            verdict += f" (defect {result.verdict.defect.number})"
         table.add_row(result.student, result.form or "?",
-                      f"{score}/{result.max_score:g}",
-                      verdict_label(result.verdict.kind), ", ".join(lost) or "-")
+                      f"{score}/{result.max_score:g}", verdict, ", ".join(lost) or "-")
     console.print(table)
 
 

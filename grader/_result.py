@@ -74,6 +74,9 @@ class Verdict:
     message: str
     #: The student's own frames of a traceback, when there is one.
     traceback: str = ""
+    #: A known defect that ended the run before any check could judge it
+    #: (the crashes of defect 12 at import).
+    defect: Defect | None = None
 
 
 @dataclass
@@ -159,7 +162,10 @@ class Result:
         record = dict(record)
         record.pop("score", None)
         record.pop("max_score", None)
-        record["verdict"] = Verdict(**record["verdict"])
+        verdict = dict(record["verdict"])
+        if verdict.get("defect"):
+            verdict["defect"] = Defect(**verdict["defect"])
+        record["verdict"] = Verdict(**verdict)
         record["resources"] = Resources(**record.get("resources", {}))
         record["checks"] = [
             Check(

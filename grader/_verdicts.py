@@ -22,7 +22,10 @@ from collections.abc import Callable
 from grader._jobs import JobOutcome
 from grader._limits import MIB, Limits
 from grader._records import StepRecord
-from grader._result import Check, Verdict
+from grader._result import Check, Defect, Verdict
+
+MISSING_PACKAGE = Defect(12, "imports a package the grader does not provide")
+ARGV_AT_IMPORT = Defect(12, "reads sys.argv when imported")
 
 
 def decide_verdict(outcome: JobOutcome, limit: Limits,
@@ -111,9 +114,7 @@ def decide_verdict(outcome: JobOutcome, limit: Limits,
     if missing is not None:
         return missing
     if imported is not None and not imported.ok:
-        return Verdict("exception", "Importing your file raised "
-                       f"{imported.failure_text()}. No check could run.",
-                       imported.error.get("traceback", ""))
+        return _import_failure_verdict(imported)
     if not outcome.finished:
         return Verdict("crash", "Your submission ended before the grader was "
                        f"done (exit status {run.returncode}). The usual cause is "
@@ -194,8 +195,25 @@ def _missing_package_verdict(records: dict[str, StepRecord],
             f"{who} imports {shown}, which the grading environment does not "
             f"provide, {stopped}. Use numpy for loading and arithmetic, or ask "
             "your instructor to allow the package.",
-            traceback)
+            traceback, MISSING_PACKAGE)
     return None
+
+
+def _import_failure_verdict(imported: StepRecord) -> Verdict:
+    traceback = imported.error.get("traceback", "")
+    # The grader's command line holds only the submission's path, so a
+    # script reading its arguments at import runs off the end of sys.argv.
+    if imported.error.get("type") == "IndexError" and "argv" in traceback:
+        return Verdict(
+            "exception",
+            f"Importing your file raised {imported.failure_text()} on a line "
+            "that reads sys.argv: your file does the script's work as soon as "
+            "it is imported. The grader imports your file and calls your "
+            "functions, so move the code that reads the command line under "
+            "'if __name__ == \"__main__\":'. No check could run.",
+            traceback, ARGV_AT_IMPORT)
+    return Verdict("exception", "Importing your file raised "
+                   f"{imported.failure_text()}. No check could run.", traceback)
 
 
 def spare_the_student(checks: list[Check], records: dict[str, StepRecord]) -> None:

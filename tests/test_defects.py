@@ -263,6 +263,7 @@ def test_a_missing_package_is_named_in_the_verdict(graded):
     assert result.verdict.kind == "exception"
     assert "'pandas'" in result.verdict.message
     assert "does not provide" in result.verdict.message
+    assert result.verdict.defect.number == 12
     # The import failed, so no step ran and no check could.
     assert {check.status for check in result.checks} == {"not_run"}
     assert result.score == 0
@@ -273,7 +274,10 @@ def test_reading_sys_argv_at_import_is_a_crash_at_import(graded):
 
     assert result.verdict.kind == "exception"
     assert result.verdict.message.startswith("Importing your file raised IndexError")
+    assert "if __name__ == \"__main__\":" in result.verdict.message
     assert "sys.argv[1]" in result.verdict.traceback
+    assert result.verdict.defect.name == "reads sys.argv when imported"
+    assert result.verdict.defect.number == 12
     # The import failed, so no step ran and no check could.
     assert {check.status for check in result.checks} == {"not_run"}
     assert result.score == 0

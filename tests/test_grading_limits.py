@@ -15,6 +15,8 @@ import pytest
 
 from conftest import CORRECT_STEPS, FIXTURES, numpy_only_spec, pids_alive
 from grader._grading import ClassGrader, discover
+from grader._report import render_report
+from grader._result import Result
 from grader._resources import bundled_datasets_dir
 from grader._spec import load_spec
 
@@ -123,6 +125,27 @@ def test_exception_at_import_shows_the_students_line(tmp_path):
     assert "ZeroDivisionError" in result.verdict.message
     assert "value = 1 / 0" in result.verdict.traceback
     assert "grader/_child.py" not in result.verdict.traceback
+
+
+def test_a_script_reading_sys_argv_at_import_is_named_as_defect_12(tmp_path):
+    source = CORRECT_STEPS + "\nimport sys\ntraining_file = sys.argv[1]\n"
+    result = grade_one(tmp_path, source)
+
+    assert result.verdict.kind == "exception"
+    assert result.verdict.defect.number == 12
+    assert "if __name__ == \"__main__\":" in result.verdict.message
+    assert "training_file = sys.argv[1]" in result.verdict.traceback
+    report = render_report(result)
+    assert "Defect 12: reads sys.argv when imported" in report
+    assert Result.from_dict(result.to_dict()).verdict == result.verdict
+
+
+def test_an_import_error_that_is_not_about_argv_names_no_defect(tmp_path):
+    source = CORRECT_STEPS + "\nvalues = [1, 2]\nthird = values[2]\n"
+    result = grade_one(tmp_path, source)
+
+    assert result.verdict.kind == "exception"
+    assert result.verdict.defect is None
 
 
 def test_syntax_error_is_reported_with_its_line_and_nothing_runs(tmp_path):

@@ -49,6 +49,8 @@ def test_missing_package_at_import_is_named_with_what_to_do(tmp_path):
     assert "Use numpy for loading and arithmetic" in result.verdict.message
     assert "ask your instructor to allow the package" in result.verdict.message
     assert f"import {MISSING} as pd" in result.verdict.traceback
+    assert (result.verdict.defect.number, result.verdict.defect.name) == (
+        12, "imports a package the grader does not provide")
     assert {check.status for check in result.checks} == {"not_run"}
     assert result.score == 0
 
