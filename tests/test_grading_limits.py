@@ -9,11 +9,12 @@ from __future__ import annotations
 import shutil
 import textwrap
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 
-from conftest import CORRECT_STEPS, FIXTURES, numpy_only_spec, pids_alive
+from conftest import CORRECT_STEPS, FIXTURES, numpy_only_spec, pids_alive, running_with
 from grader._grading import ClassGrader, discover
 from grader._report import render_report
 from grader._result import Result
@@ -100,6 +101,61 @@ def test_no_process_of_a_stopped_submission_survives(tmp_path):
     pids = [int(pid) for pid in pid_file.read_text().split()]
     assert len(pids) == 2
     assert pids_alive(pids) == []
+
+
+#: How each limit is met at import, the limits that make it quick, and the
+#: verdict it must end in.
+LIMIT_BREAKERS = {
+    "wall-busy-loop": ("while True:\n    pass\n", {"wall": 3}, "wall_time"),
+    "wall-sleep": ("import time\ntime.sleep(1000)\n", {"wall": 3}, "wall_time"),
+    "cpu": ("while True:\n    pass\n", {"wall": 60, "cpu": 2}, "cpu_time"),
+    "memory": ("import numpy\nhog = numpy.ones((1024, 1024, 1024))\n",
+               {"memory": 512}, "memory"),
+    "output-flood": ("while True:\n    print('x' * 100)\n", {}, "output_limit"),
+    "file-size": ("with open('big.bin', 'wb') as stream:\n"
+                  "    for _ in range(64):\n"
+                  "        stream.write(b'x' * 1024 * 1024)\n",
+                  {"file_mb": 2}, "output_limit"),
+    "signal": ("import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)\n", {},
+               "crash"),
+    "exception": ("value = 1 / 0\n", {}, "exception"),
+}
+
+
+@pytest.mark.parametrize("breaker", LIMIT_BREAKERS)
+def test_no_detached_grandchild_outlives_any_ending(tmp_path, breaker):
+    # A grandchild in a session of its own escapes a kill of the process
+    # group: only the subreaper sweep (or the job's control group) finds it.
+    marker = f"{1000 + uuid.uuid4().int % 1000}.{uuid.uuid4().int % 10**6}"
+    body, limits, verdict = LIMIT_BREAKERS[breaker]
+    source = CORRECT_STEPS + textwrap.dedent(f"""
+        import subprocess
+        subprocess.Popen(["sleep", "{marker}"], start_new_session=True)
+        """) + body
+    result = grade_one(tmp_path, source, **limits)
+
+    assert result.verdict.kind == verdict, result.verdict.message
+    assert running_with(marker) == []
+
+
+def test_the_child_sees_none_of_the_graders_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("NNGRADE_TEST_SECRET", "instructor-token")
+    seen = tmp_path / "environment.txt"
+    source = CORRECT_STEPS + textwrap.dedent(f"""
+        import os
+        with open({str(seen)!r}, "w") as stream:
+            stream.write("\\n".join(f"{{k}}={{v}}" for k, v in os.environ.items()))
+        """)
+    result = grade_one(tmp_path, source)
+
+    assert result.verdict.kind == "finished"
+    environment = dict(line.split("=", 1) for line in seen.read_text().splitlines())
+    assert "NNGRADE_TEST_SECRET" not in environment
+    assert "instructor-token" not in seen.read_text()
+    # Home and scratch are the job's own folder, inside the grader's work root.
+    assert environment["HOME"] == environment["TMPDIR"]
+    assert Path(environment["HOME"]).is_relative_to(tmp_path)
+    assert environment["MALLOC_ARENA_MAX"] == "2"
 
 
 def test_output_flood_is_stopped_with_its_own_verdict(tmp_path):
