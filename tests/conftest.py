@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import typing
 from pathlib import Path
 
 import psutil
@@ -18,23 +19,31 @@ def _private_reference_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("NNGRADE_CACHE_DIR", str(cache))
 
 
+def skip_unless_required(variable: str, reason: str) -> typing.NoReturn:
+    """Skip a test whose part is missing here, or fail it where ``variable``
+    is set: CI sets one per part it installs, so that a missing browser,
+    sandbox or data set fails there instead of passing quietly."""
+    if os.environ.get(variable):
+        pytest.fail(f"{reason} (and {variable} is set)")
+    pytest.skip(reason)
+
+
 def course_data_or_skip() -> Path:
     if not COURSE_DATA.is_dir():
-        pytest.skip(f"the course data is not at {COURSE_DATA}")
+        skip_unless_required("NNGRADE_REQUIRE_COURSE_DATA",
+                             f"the course data is not at {COURSE_DATA}")
     return COURSE_DATA
 
 
 def cgroups_or_skip(controller: str) -> None:
-    """Skip where the grader has no writable ``controller`` control group; fail
-    instead when ``NNGRADE_REQUIRE_CGROUPS`` is set (as CI does)."""
+    """Skip where the grader has no writable ``controller`` control group."""
     from grader import _cgroups
 
     if controller not in _cgroups.controllers():
-        reason = (f"no writable {controller} control group here (see the "
-                  "grader's log); the grader runs without one")
-        if os.environ.get("NNGRADE_REQUIRE_CGROUPS"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+        skip_unless_required(
+            "NNGRADE_REQUIRE_CGROUPS",
+            f"no writable {controller} control group here (see the grader's log); "
+            "the grader runs without one")
 
 
 def running_with(marker: str) -> list[int]:

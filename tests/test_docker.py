@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CORRECT_STEPS
+from conftest import CORRECT_STEPS, skip_unless_required
 from grader import _backends
 from grader._cli import main as cli_main
 from grader._docker import LABEL, DockerBackend, connect
@@ -34,9 +34,7 @@ _ENGINE_START_SECONDS = 60
 
 
 def _no_engine(reason: str):
-    if os.environ.get("NNGRADE_REQUIRE_DOCKER"):
-        pytest.fail(reason)
-    pytest.skip(reason)
+    skip_unless_required("NNGRADE_REQUIRE_DOCKER", reason)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import socket
 import textwrap
@@ -22,7 +21,7 @@ import psutil
 import pytest
 
 from conftest import (CORRECT_STEPS, FIXTURES, cgroups_or_skip, fork_bomb,
-                      numpy_only_spec, running_with)
+                      numpy_only_spec, running_with, skip_unless_required)
 from grader import _backends, _cgroups, _references
 from grader._backends import BwrapBackend, select_backend
 from grader._cli import main as cli_main
@@ -81,10 +80,8 @@ print("SEEN" if _siblings else "HIDDEN", "other-job-folders", _siblings, flush=T
 def _bwrap_or_skip() -> BwrapBackend:
     backend, problems = _backends._working_bwrap()
     if backend is None:
-        reason = f"bwrap cannot run here: {'; '.join(problems)}"
-        if os.environ.get("NNGRADE_REQUIRE_BWRAP"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+        skip_unless_required("NNGRADE_REQUIRE_BWRAP",
+                             f"bwrap cannot run here: {'; '.join(problems)}")
     return backend
 
 

@@ -9,15 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import course_data_or_skip
 from reference.loader import DataFormatError, load_dataset, read_course_file
 
-#: The course data sets sit next to the project, never inside it.
-COURSE_DATA = Path(__file__).resolve().parents[2] / "shared" / "uci_datasets"
 
-needs_course_data = pytest.mark.skipif(
-    not COURSE_DATA.is_dir(),
-    reason=f"course data not found at {COURSE_DATA}",
-)
+@pytest.fixture
+def course_data() -> Path:
+    return course_data_or_skip()
 
 
 def write(path: Path, text: str, newline: str = "\n") -> Path:
@@ -249,11 +247,10 @@ def test_data_format_error_is_a_value_error():
     assert issubclass(DataFormatError, ValueError)
 
 
-@needs_course_data
 @pytest.mark.parametrize("dataset", ["pendigits", "pendigits_string"])
-def test_course_pendigits_has_the_documented_shapes(dataset: str):
+def test_course_pendigits_has_the_documented_shapes(course_data: Path, dataset: str):
     (train_x, train_y), (test_x, test_y), ints_to_labels = load_dataset(
-        COURSE_DATA, dataset)
+        course_data, dataset)
 
     assert train_x.shape == (7494, 16)
     assert train_y.shape == (7494, 1)
@@ -263,17 +260,15 @@ def test_course_pendigits_has_the_documented_shapes(dataset: str):
     assert set(np.unique(np.concatenate([train_y, test_y]))) == set(range(10))
 
 
-@needs_course_data
-def test_course_pendigits_integer_0_means_the_digit_8():
-    _, _, ints_to_labels = load_dataset(COURSE_DATA, "pendigits")
+def test_course_pendigits_integer_0_means_the_digit_8(course_data: Path):
+    _, _, ints_to_labels = load_dataset(course_data, "pendigits")
 
     assert ints_to_labels[0] == "8"
 
 
-@needs_course_data
-def test_course_satellite_labels_1_to_7_without_6_give_6_classes():
+def test_course_satellite_labels_1_to_7_without_6_give_6_classes(course_data: Path):
     (train_x, train_y), (test_x, _), ints_to_labels = load_dataset(
-        COURSE_DATA, "satellite")
+        course_data, "satellite")
 
     assert (train_x.shape, test_x.shape) == ((4435, 36), (2000, 36))
     assert len(ints_to_labels) == 6
