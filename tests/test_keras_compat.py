@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from markupsafe import escape
 
 from grader._child import _integer_like_units, _mentions_keras
 from grader._errors import SpecError
@@ -21,6 +22,7 @@ from grader._grading import (ClassGrader, _compat_events, _numpy_units_note,
                              discover)
 from grader._jobs import JobOutcome
 from grader._judge import not_run
+from grader._report import render_report
 from grader._resources import bundled_datasets_dir
 from grader._result import Check
 from grader._records import parse_channel
@@ -179,3 +181,5 @@ def test_lecture_style_class_count_is_graded_on_its_merits(tmp_path):
     (note,) = result.notes
     assert "numpy integer" in note and "int(...)" in note
     assert json.loads(json.dumps(result.to_dict()))["notes"] == [note]
+    # The student reads it on their own page, escaped as any text is.
+    assert str(escape(note)) in render_report(result.student_view())
