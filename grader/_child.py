@@ -201,10 +201,20 @@ def _describe_model(model: Any) -> dict[str, Any]:
     return {
         "layers": described,
         "loss": loss if isinstance(loss, str) or loss is None else (
-            getattr(loss, "name", None) or type(loss).__name__
+            getattr(loss, "name", None) or getattr(loss, "__name__", None)
+            or type(loss).__name__
         ),
         "optimizer": None if optimizer is None else type(optimizer).__name__,
+        "learning_rate": _learning_rate(optimizer),
     }
+
+
+def _learning_rate(optimizer: Any) -> float | None:
+    """The optimizer's learning rate as a number; None for a schedule."""
+    try:
+        return float(np.asarray(optimizer.learning_rate))
+    except Exception:
+        return None
 
 
 class ProbeModel:

@@ -637,7 +637,8 @@ def check_architecture(points: float, record: StepRecord, settings,
         f"Dense({number_of_classes}, {' or '.join(output_activations)})",
         f"found: {_shorten(found, 600) or 'no Dense layer'}",
         f"loss: {_shorten(model.get('loss'))}, "
-        f"optimizer: {_shorten(model.get('optimizer'))}",
+        f"optimizer: {_shorten(model.get('optimizer'))} "
+        f"(learning rate {_shorten(model.get('learning_rate'))})",
     ]
     if others:
         return _check("architecture", points, False,
@@ -678,9 +679,43 @@ def check_architecture(points: float, record: StepRecord, settings,
         return _check("architecture", points, False,
                       f"The output layer uses {_shorten(output.get('activation'))}; "
                       f"expected {' or '.join(output_activations)}.", None, details)
+    problem = _training_setup_problem(model)
+    if problem is not None:
+        return _check("architecture", points, False, problem, None, details)
     return _check("architecture", points, True,
                   f"{expected_hidden} hidden layers with the requested units and "
-                  f"activations, and {number_of_classes} output units.", None, details)
+                  f"activations, and {number_of_classes} output units, trained "
+                  "with Adam on a cross-entropy loss.", None, details)
+
+
+#: Cross-entropy losses by the names Keras gives them, written without
+#: underscores or case: the string, the class and the function all match.
+_CROSS_ENTROPY = ("categoricalcrossentropy", "sparsecategoricalcrossentropy")
+#: Keras's default learning rate for Adam, the only setting the assignment
+#: lets a student pass (by leaving it out).
+_ADAM_LEARNING_RATE = 0.001
+
+
+def _training_setup_problem(model: dict) -> str | None:
+    """What breaks the assignment's rule of Adam with its defaults and a
+    categorical cross-entropy loss, or None."""
+    loss = model.get("loss")
+    if not isinstance(loss, str) or loss.replace("_", "").lower() not in _CROSS_ENTROPY:
+        return (f"The model is compiled with the loss {_shorten(loss)}; the "
+                "assignment asks for categorical cross-entropy "
+                "('categorical_crossentropy', or 'sparse_categorical_crossentropy' "
+                "for integer labels).")
+    optimizer = model.get("optimizer")
+    if optimizer != "Adam":
+        return (f"The model is compiled with the optimizer {_shorten(optimizer)}; "
+                "the assignment asks for Adam with its default settings "
+                "(optimizer='adam').")
+    rate = model.get("learning_rate")
+    if isinstance(rate, (int, float)) and not math.isclose(
+            rate, _ADAM_LEARNING_RATE, rel_tol=1e-6):
+        return (f"Adam's learning rate is {rate:g}; the assignment asks for its "
+                f"default, {_ADAM_LEARNING_RATE:g}: leave the argument out.")
+    return None
 
 
 # -- accuracy -----------------------------------------------------------------

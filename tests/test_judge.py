@@ -599,10 +599,11 @@ def test_a_loader_that_reads_the_probes_labels_as_numbers_is_defect_12(loader_se
 SETTINGS = RunSettings("toy", 4, (5, 3), ("relu", "swish"), 2, (5, 3))
 
 
-def model_values(*layers, loss="categorical_crossentropy") -> dict:
+def model_values(*layers, loss="categorical_crossentropy", optimizer="Adam",
+                 learning_rate=0.001) -> dict:
     return {"model": {
         "layers": [{"class": "Dense", "units": u, "activation": a} for u, a in layers],
-        "loss": loss, "optimizer": "Adam",
+        "loss": loss, "optimizer": optimizer, "learning_rate": learning_rate,
     }}
 
 
@@ -619,6 +620,37 @@ def test_architecture_passes_the_requested_layers(tmp_path):
     check = check_architecture(record)
 
     assert (check.status, check.points) == ("passed", POINTS)
+
+
+@pytest.mark.parametrize("loss", [
+    "sparse_categorical_crossentropy", "SparseCategoricalCrossentropy",
+    "CategoricalCrossentropy"])
+def test_architecture_accepts_either_cross_entropy_by_any_keras_name(tmp_path, loss):
+    record = make_record(tmp_path, "train", values=model_values(
+        (5, "relu"), (3, "silu"), (3, "softmax"), loss=loss))
+
+    assert check_architecture(record).status == "passed"
+
+
+@pytest.mark.parametrize(("setup", "message"), [
+    ({"loss": "mean_squared_error"},
+     r"compiled with the loss mean_squared_error; the assignment asks for "
+     r"categorical cross-entropy"),
+    ({"loss": None}, r"compiled with the loss None"),
+    ({"optimizer": "SGD"},
+     r"compiled with the optimizer SGD; the assignment asks for Adam"),
+    ({"learning_rate": 0.01},
+     r"Adam's learning rate is 0.01; the assignment asks for its default, 0.001"),
+], ids=["mse", "no-loss", "sgd", "learning-rate"])
+def test_architecture_holds_the_training_setup_to_adam_and_cross_entropy(
+        tmp_path, setup, message):
+    record = make_record(tmp_path, "train", values=model_values(
+        (5, "relu"), (3, "silu"), (3, "softmax"), **setup))
+
+    check = check_architecture(record)
+
+    assert_failed(check, "architecture", message)
+    assert check.defect is None
 
 
 def test_architecture_still_names_an_extra_hidden_layer(tmp_path):

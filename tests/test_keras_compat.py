@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from markupsafe import escape
 
-from grader._child import _integer_like_units, _mentions_keras
+from grader._child import _describe_model, _integer_like_units, _mentions_keras
 from grader._errors import SpecError
 from grader._grading import (ClassGrader, _compat_events, _numpy_units_note,
                              discover)
@@ -183,3 +183,29 @@ def test_lecture_style_class_count_is_graded_on_its_merits(tmp_path):
     assert json.loads(json.dumps(result.to_dict()))["notes"] == [note]
     # The student reads it on their own page, escaped as any text is.
     assert str(escape(note)) in render_report(result.student_view())
+
+
+@pytest.mark.parametrize(("loss", "optimizer", "described"), [
+    ("sparse_categorical_crossentropy", "adam",
+     ("sparse_categorical_crossentropy", "Adam", 0.001)),
+    ("function", "Adam()", ("sparse_categorical_crossentropy", "Adam", 0.001)),
+    ("object", "SGD(0.1)", ("sparse_categorical_crossentropy", "SGD", 0.1)),
+], ids=["strings", "function-and-instance", "loss-object-and-sgd"])
+def test_the_child_describes_the_loss_optimizer_and_learning_rate(
+        loss, optimizer, described):
+    keras = pytest.importorskip("keras")
+    losses = {"function": keras.losses.sparse_categorical_crossentropy,
+              "object": keras.losses.SparseCategoricalCrossentropy()}
+    optimizers = {"Adam()": keras.optimizers.Adam(),
+                  "SGD(0.1)": keras.optimizers.SGD(0.1)}
+    model = keras.Sequential([keras.Input(shape=(2,)),
+                              keras.layers.Dense(3, activation="softmax")])
+    model.compile(optimizer=optimizers.get(optimizer, optimizer),
+                  loss=losses.get(loss, loss))
+    model.fit(np.eye(2), np.array([[0], [2]]), epochs=1, verbose=0)
+
+    description = _describe_model(model)
+
+    assert description["loss"] == described[0]
+    assert description["optimizer"] == described[1]
+    assert description["learning_rate"] == pytest.approx(described[2])
