@@ -427,6 +427,7 @@ class DockerBackend(Backend):
         run = watch.finish(_wait_status(state.get("ExitCode", 0)), usage.cpu_s,
                            usage.peak_bytes, timed_out, "cold", self.name)
         run.memory_cgroup_killed = bool(state.get("OOMKilled"))
+        run.processes_refused = usage.processes_refused
         return run
 
     def self_test(self) -> str:

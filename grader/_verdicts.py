@@ -77,7 +77,8 @@ def decide_verdict(outcome: JobOutcome, limit: Limits,
         return Verdict("output_limit", "Your submission wrote a file larger than "
                        f"{limit.file_bytes // MIB:,} MB and was stopped. The "
                        "assignment needs no files of its own.")
-    if run.processes_refused:
+    refused = _first_failure(outcome.records, _refused_process)
+    if run.processes_refused or refused is not None:
         return Verdict("processes", "Your submission tried to run more than "
                        f"{limit.processes:,} processes and threads at once, the "
                        "limit, and was refused more. The usual cause is "
@@ -297,6 +298,26 @@ def _first_failure(records: dict[str, StepRecord],
 
 def _has_errno(message: str, numbers: tuple[int, ...]) -> bool:
     return any(f"[Errno {number}]" in message for number in numbers)
+
+
+#: What a student's line says when it starts processes of its own.
+_PROCESS_WORDS = ("fork", "Popen", "subprocess", "multiprocessing", "Process(",
+                  "system(", "spawn")
+
+
+def _refused_process(record: StepRecord) -> bool:
+    """A fork or thread the kernel refused: the job is at its process limit.
+
+    Read from the error too, because a backend may count refusals only
+    while it polls (docker), and a fork bomb can end between two polls.
+    """
+    message = str(record.error.get("message", ""))
+    kind = record.error.get("type")
+    if kind == "RuntimeError" and "can't start new thread" in message:
+        return True
+    return (kind == "BlockingIOError" and _has_errno(message, (errno.EAGAIN,))
+            and any(word in record.error.get("traceback", "")
+                    for word in _PROCESS_WORDS))
 
 
 def _network_failure(record: StepRecord) -> bool:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CORRECT_STEPS, skip_unless_required
+from conftest import CORRECT_STEPS, fork_bomb, running_with, skip_unless_required
 from grader import _backends
 from grader._cli import main as cli_main
 from grader._docker import LABEL, DockerBackend, connect
@@ -179,6 +179,34 @@ def test_output_flood_is_stopped(grade):
     (result,) = grade({"student": source}, wall=60).values()
 
     assert result.verdict.kind == "output_limit"
+
+
+def test_cpu_time_limit_holds_in_a_container(grade):
+    (result,) = grade({"student": CORRECT_STEPS + "while True:\n    pass\n"},
+                      wall=60, cpu=2).values()
+
+    assert result.verdict.kind == "cpu_time", result.verdict.message
+    assert "2 s of CPU time" in result.verdict.message
+
+
+def test_a_fork_bomb_meets_the_containers_pids_limit(grade, engine):
+    marker = f"{time.time_ns() % 10**9}.35"
+    (result,) = grade({"student": CORRECT_STEPS + fork_bomb(marker)},
+                      processes=32).values()
+
+    assert result.verdict.kind == "processes", result.verdict.message
+    assert "more than 32 processes" in result.verdict.message
+    assert running_with(marker) == []
+    assert our_containers(engine) == []
+
+
+def test_a_download_ends_in_the_network_verdict_in_a_container(grade):
+    source = (CORRECT_STEPS + "import socket\n"
+              "socket.create_connection(('192.0.2.1', 80), timeout=5)\n")
+    (result,) = grade({"connector": source}).values()
+
+    assert result.verdict.kind == "network", result.verdict.message
+    assert "tried to reach the network" in result.verdict.message
 
 
 # -- failures are the grader's -------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Verdicts read from the error a step raised: network, forbidden, and neither.
+"""Verdicts: which wins when several endings apply, and those read from the
+error a step raised (network, forbidden, and neither).
 
 The sandboxes themselves are exercised in test_isolation.py; these are the
 errors of libraries a sandbox never gets to meet here (Keras's downloader,
@@ -6,6 +7,9 @@ requests), and the cases that must not be blamed on the sandbox.
 """
 
 from __future__ import annotations
+
+import dataclasses
+import signal
 
 import pytest
 
@@ -54,3 +58,50 @@ def test_an_error_that_only_mentions_a_number_like_an_errno_is_an_exception():
     message = "expected [Errno 1010] in the file, found 3 columns"
 
     assert verdict_of("ValueError", message).kind == "exception"
+
+
+def test_when_several_endings_apply_the_first_in_design_order_wins():
+    """Peel the causes off one at a time: each step leaves the next verdict."""
+    network_error = StepRecord("load_course", False, error={
+        "type": "OSError", "message": "[Errno 101] Network is unreachable",
+        "traceback": ""})
+    run = ChildRun(None, signal.SIGXCPU, True, True, "", "", 9.0, 9.0, 9.0,
+                   start_error="bwrap: no permission", backend="bwrap",
+                   memory_cgroup_killed=True, processes_refused=3,
+                   gpu_memory_exceeded=True)
+    causes = [
+        ("grader_error", {"start_error": ""}),
+        ("wall_time", {"timed_out": False}),
+        ("gpu_memory", {"gpu_memory_exceeded": False}),
+        ("memory", {"memory_cgroup_killed": False}),
+        ("cpu_time", {"signal": None}),
+        ("output_limit", {"output_exceeded": False}),
+        ("processes", {"processes_refused": 0}),
+        ("network", None),
+    ]
+    for expected, removed in causes:
+        outcome = JobOutcome(run, {"load_course": network_error}, finished=True)
+        assert decide_verdict(outcome, Limits(), ()).kind == expected
+        if removed:
+            run = dataclasses.replace(run, **removed)
+
+
+@pytest.mark.parametrize(("kind", "message", "line", "verdict"), [
+    ("BlockingIOError", "[Errno 11] Resource temporarily unavailable",
+     "    if os.fork() == 0:", "processes"),
+    ("BlockingIOError", "[Errno 11] Resource temporarily unavailable",
+     "    subprocess.Popen(['sleep', '9'])", "processes"),
+    ("RuntimeError", "can't start new thread", "    thread.start()", "processes"),
+    # The same errno from a socket left non-blocking is no process limit.
+    ("BlockingIOError", "[Errno 11] Resource temporarily unavailable",
+     "    data = connection.recv(1024)", "exception"),
+], ids=["fork", "popen", "thread", "socket"])
+def test_a_refused_fork_or_thread_is_the_process_verdict(kind, message, line,
+                                                         verdict):
+    run = ChildRun(1, None, False, False, "", "", 1.0, 1.0, 1.0, backend="docker")
+    failed = StepRecord("import", False, error={
+        "type": kind, "message": message,
+        "traceback": f'  File "nn_keras_solution.py", line 9, in <module>\n{line}\n'})
+    outcome = JobOutcome(run, {"import": failed}, finished=True)
+
+    assert decide_verdict(outcome, Limits(), ()).kind == verdict
