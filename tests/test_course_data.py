@@ -47,12 +47,17 @@ def test_reference_two_layer_sigmoid_network_on_normalized_pendigits():
     assert 0.70 <= accuracy <= 0.90
 
 
+#: One correct submission of each form the pendigits spec grades.
+CORRECT_SUBMISSIONS = ("alice_form_d_correct", "bob_form_a_correct",
+                       "carol_form_b_correct", "kim_form_c_correct")
+
+
 @pytest.mark.slow
 def test_grading_on_pendigits_gives_correct_submissions_full_marks(tmp_path):
     data = course_data_or_skip()
     class_dir = tmp_path / "class"
     class_dir.mkdir()
-    for student in ("alice_form_d_correct", "carol_form_b_correct"):
+    for student in CORRECT_SUBMISSIONS:
         (class_dir / student).symlink_to(sample_class_dir() / student)
     out = tmp_path / "out"
 
@@ -62,7 +67,7 @@ def test_grading_on_pendigits_gives_correct_submissions_full_marks(tmp_path):
         capture_output=True, text=True, timeout=1500)
 
     assert completed.returncode == 0, completed.stderr + completed.stdout
-    for student in ("alice_form_d_correct", "carol_form_b_correct"):
+    for student in CORRECT_SUBMISSIONS:
         result = json.loads((out / student / "result.json").read_text())
         assert result["settings"]["dataset"] == "pendigits_string"
         assert result["score"] == result["max_score"], [
