@@ -8,8 +8,10 @@ come here. Nothing in this module decides a score.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import functools
+import getopt
 import importlib.abc
 import importlib.util
 import inspect
@@ -209,8 +211,14 @@ def _describe_model(model: Any) -> dict[str, Any]:
     }
 
 
-def _learning_rate(optimizer: Any) -> float | None:
-    """The optimizer's learning rate as a number; None for a schedule."""
+def _learning_rate(optimizer: Any) -> float | str | None:
+    """The optimizer's learning rate as a number, "schedule" for a schedule
+    (which Keras 3 would report as its current value), None if unreadable."""
+    for rate in (getattr(optimizer, "_learning_rate", None),
+                 getattr(optimizer, "learning_rate", None)):
+        if any(kind.__name__ == "LearningRateSchedule"
+               for kind in type(rate).__mro__):
+            return "schedule"
     try:
         return float(np.asarray(optimizer.learning_rate))
     except Exception:
@@ -361,11 +369,46 @@ class _HiddenPackages(importlib.abc.MetaPathFinder):
         return None
 
 
+class _WatchedArgv(list):
+    """``sys.argv`` that remembers the submission reading past the program's
+    name, so a failed import can be told apart as a script reading its
+    command line. Libraries read it too (TensorFlow does, at import): only
+    the submission's own lines and the command-line parsers count."""
+
+    read_arguments = False
+
+    def __init__(self, submission: Path):
+        super().__init__([str(submission)])
+        self.readers = (str(submission), argparse.__file__, getopt.__file__)
+
+    def _note_read(self) -> None:
+        # Two frames up: past this method and the list method that called it.
+        if sys._getframe(2).f_code.co_filename in self.readers:
+            self.read_arguments = True
+
+    def __getitem__(self, index):
+        if not (isinstance(index, int) and index in (0, -1)):
+            self._note_read()
+        return super().__getitem__(index)
+
+    def __len__(self):
+        self._note_read()
+        return super().__len__()
+
+    def __iter__(self):
+        self._note_read()
+        return super().__iter__()
+
+
+def _argv_read() -> bool:
+    return isinstance(sys.argv, _WatchedArgv) and sys.argv.read_arguments
+
+
 def _step_import(job: _Job, step: dict[str, Any]) -> dict[str, Any]:
     _prepare_keras(job.submission_path)
     sys.meta_path.insert(0, _HiddenPackages())
     sys.path.insert(0, str(job.submission_path.parent))
-    sys.argv = [str(job.submission_path)]
+    sys.argv = _WatchedArgv(job.submission_path)
     spec = importlib.util.spec_from_file_location("submission", job.submission_path)
     module = importlib.util.module_from_spec(spec)
     sys.modules["submission"] = module
@@ -746,6 +789,7 @@ def run_step(job: _Job, step: dict[str, Any]) -> bool:
                 "message": str(error)[:2000],
                 "traceback": _student_traceback(error, job.submission_path)[-5000:],
                 "line": getattr(error, "lineno", None),
+                "argv_read": _argv_read(),
             },
         )
     record["seconds"] = round(time.monotonic() - started, 3)

@@ -638,7 +638,7 @@ def check_architecture(points: float, record: StepRecord, settings,
         f"found: {_shorten(found, 600) or 'no Dense layer'}",
         f"loss: {_shorten(model.get('loss'))}, "
         f"optimizer: {_shorten(model.get('optimizer'))} "
-        f"(learning rate {_shorten(model.get('learning_rate'))})",
+        f"(learning rate {_format_rate(model.get('learning_rate'))})",
     ]
     if others:
         return _check("architecture", points, False,
@@ -711,11 +711,19 @@ def _training_setup_problem(model: dict) -> str | None:
                 "the assignment asks for Adam with its default settings "
                 "(optimizer='adam').")
     rate = model.get("learning_rate")
-    if isinstance(rate, (int, float)) and not math.isclose(
+    if rate == "schedule" or isinstance(rate, (int, float)) and not math.isclose(
             rate, _ADAM_LEARNING_RATE, rel_tol=1e-6):
-        return (f"Adam's learning rate is {rate:g}; the assignment asks for its "
-                f"default, {_ADAM_LEARNING_RATE:g}: leave the argument out.")
+        return (f"Adam's learning rate is {_format_rate(rate)}; the assignment asks "
+                f"for its default, {_ADAM_LEARNING_RATE:g}: leave the argument out.")
     return None
+
+
+def _format_rate(rate: Any) -> str:
+    if rate == "schedule":
+        return "a schedule"
+    if isinstance(rate, (int, float)) and not isinstance(rate, bool):
+        return f"{rate:g}"
+    return _shorten(rate)
 
 
 # -- accuracy -----------------------------------------------------------------

@@ -239,7 +239,8 @@ def _has_full_marks(result: Result) -> bool:
     # With checks still hidden, the score shown is not the whole score.
     if any(check.status == "hidden" for check in result.checks):
         return False
-    return result.max_score > 0 and math.isclose(result.score, result.max_score)
+    return (result.scored and result.max_score > 0
+            and math.isclose(result.score, result.max_score))
 
 
 def _settings_rows(result: Result) -> list[tuple[str, str]]:

@@ -334,6 +334,9 @@ def _parse_run(form: str, table: dict, where: str) -> RunSettings:
 
 def _parse(table: dict, path: Path) -> Spec:
     where = str(path)
+    if not {"forms", "points"} <= set(table):
+        # A required table that is missing is most likely misspelt.
+        _reject_unknown_keys(table, _TOP_KEYS, where)
     runs_table = _require(table, "forms", dict, where)
     unknown = set(runs_table) - set(FORMS)
     if unknown:

@@ -26,6 +26,9 @@ from grader._result import Check, Defect, Verdict
 
 MISSING_PACKAGE = Defect(12, "imports a package the grader does not provide")
 ARGV_AT_IMPORT = Defect(12, "reads sys.argv when imported")
+#: How a script fails that finds no arguments: an index past the end, too
+#: few values to unpack, or its own exit (argparse's too).
+_ARGV_ERRORS = ("IndexError", "ValueError", "SystemExit")
 
 
 def decide_verdict(outcome: JobOutcome, limit: Limits,
@@ -202,9 +205,10 @@ def _missing_package_verdict(records: dict[str, StepRecord],
 
 def _import_failure_verdict(imported: StepRecord) -> Verdict:
     traceback = imported.error.get("traceback", "")
-    # The grader's command line holds only the submission's path, so a
-    # script reading its arguments at import runs off the end of sys.argv.
-    if imported.error.get("type") == "IndexError" and "argv" in traceback:
+    # The child's sys.argv holds only the submission's path and says
+    # whether the import read past it; these are the errors that follows.
+    if (imported.error.get("argv_read") is True
+            and imported.error.get("type") in _ARGV_ERRORS):
         return Verdict(
             "exception",
             f"Importing your file raised {imported.failure_text()} on a line "
@@ -306,18 +310,21 @@ _PROCESS_WORDS = ("fork", "Popen", "subprocess", "multiprocessing", "Process(",
 
 
 def _refused_process(record: StepRecord) -> bool:
-    """A fork or thread the kernel refused: the job is at its process limit.
+    """A fork the kernel refused (EAGAIN): the job is at its process limit.
 
     Read from the error too, because a backend may count refusals only
     while it polls (docker), and a fork bomb can end between two polls.
+    Only the student's source lines count, not the paths of the frames.
+    A refused thread is left to the counted refusals: running out of
+    memory for its stack fails the same way.
     """
     message = str(record.error.get("message", ""))
-    kind = record.error.get("type")
-    if kind == "RuntimeError" and "can't start new thread" in message:
-        return True
-    return (kind == "BlockingIOError" and _has_errno(message, (errno.EAGAIN,))
-            and any(word in record.error.get("traceback", "")
-                    for word in _PROCESS_WORDS))
+    if record.error.get("type") != "BlockingIOError" or not _has_errno(
+            message, (errno.EAGAIN,)):
+        return False
+    source_lines = [line for line in record.error.get("traceback", "").splitlines()
+                    if not line.lstrip().startswith("File ")]
+    return any(word in line for line in source_lines for word in _PROCESS_WORDS)
 
 
 def _network_failure(record: StepRecord) -> bool:

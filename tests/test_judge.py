@@ -641,7 +641,9 @@ def test_architecture_accepts_either_cross_entropy_by_any_keras_name(tmp_path, l
      r"compiled with the optimizer SGD; the assignment asks for Adam"),
     ({"learning_rate": 0.01},
      r"Adam's learning rate is 0.01; the assignment asks for its default, 0.001"),
-], ids=["mse", "no-loss", "sgd", "learning-rate"])
+    ({"learning_rate": "schedule"},
+     r"Adam's learning rate is a schedule; the assignment asks for its default"),
+], ids=["mse", "no-loss", "sgd", "learning-rate", "schedule"])
 def test_architecture_holds_the_training_setup_to_adam_and_cross_entropy(
         tmp_path, setup, message):
     record = make_record(tmp_path, "train", values=model_values(

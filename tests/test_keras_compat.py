@@ -190,14 +190,18 @@ def test_lecture_style_class_count_is_graded_on_its_merits(tmp_path):
      ("sparse_categorical_crossentropy", "Adam", 0.001)),
     ("function", "Adam()", ("sparse_categorical_crossentropy", "Adam", 0.001)),
     ("object", "SGD(0.1)", ("sparse_categorical_crossentropy", "SGD", 0.1)),
-], ids=["strings", "function-and-instance", "loss-object-and-sgd"])
+    ("sparse_categorical_crossentropy", "Adam(decay)",
+     ("sparse_categorical_crossentropy", "Adam", "schedule")),
+], ids=["strings", "function-and-instance", "loss-object-and-sgd", "schedule"])
 def test_the_child_describes_the_loss_optimizer_and_learning_rate(
         loss, optimizer, described):
     keras = pytest.importorskip("keras")
     losses = {"function": keras.losses.sparse_categorical_crossentropy,
               "object": keras.losses.SparseCategoricalCrossentropy()}
     optimizers = {"Adam()": keras.optimizers.Adam(),
-                  "SGD(0.1)": keras.optimizers.SGD(0.1)}
+                  "SGD(0.1)": keras.optimizers.SGD(0.1),
+                  "Adam(decay)": keras.optimizers.Adam(
+                      keras.optimizers.schedules.ExponentialDecay(0.001, 1, 0.5))}
     model = keras.Sequential([keras.Input(shape=(2,)),
                               keras.layers.Dense(3, activation="softmax")])
     model.compile(optimizer=optimizers.get(optimizer, optimizer),
@@ -208,4 +212,7 @@ def test_the_child_describes_the_loss_optimizer_and_learning_rate(
 
     assert description["loss"] == described[0]
     assert description["optimizer"] == described[1]
-    assert description["learning_rate"] == pytest.approx(described[2])
+    if described[2] == "schedule":
+        assert description["learning_rate"] == "schedule"
+    else:
+        assert description["learning_rate"] == pytest.approx(described[2])

@@ -237,6 +237,8 @@ def test_unknown_form_is_rejected_with_the_known_ones(tmp_path: Path):
                  "epoch", "epochs", id="run"),
     pytest.param(edit_form("B", "epochs = 30", 'epochs = 30\nactivation = "tanh"'),
                  " [forms.B]", "activation", None, id="form-B-activation"),
+    pytest.param(edit("[points]", "[point]"), "", "point", "points",
+                 id="required-table"),
 ])
 def test_unknown_keys_are_errors_with_the_likely_key(
     tmp_path: Path, text: str, where: str, key: str, guess: str | None
