@@ -261,7 +261,8 @@ def test_unknown_keys_are_errors_with_the_likely_key(
 def test_a_form_that_is_not_a_table_is_named(tmp_path: Path):
     start = SAMPLE_TEXT.index("[forms.A]")
     end = SAMPLE_TEXT.index("\n[", start)
-    path = write_spec(tmp_path, SAMPLE_TEXT[:start] + "[forms]\nA = 3" + SAMPLE_TEXT[end:])
+    text = SAMPLE_TEXT[:start] + "[forms]\nA = 3" + SAMPLE_TEXT[end:]
+    path = write_spec(tmp_path, text)
 
     with pytest.raises(SpecError, match=re.escape(
             f"{path} [forms]: 'A' must be dict, got 3")):
