@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import textwrap
 import typing
 from pathlib import Path
 
@@ -131,3 +133,33 @@ loader = 2
 normalization = 2
 tie_accuracy = 2
 """
+
+
+def write_student(class_dir: Path, student: str, source: str) -> Path:
+    """A student's folder holding ``source`` as a form A or D file, beside
+    the numpy-only helper that :data:`CORRECT_STEPS` imports."""
+    folder = class_dir / student
+    folder.mkdir(parents=True)
+    (folder / "nn_keras_solution.py").write_text(textwrap.dedent(source))
+    shutil.copy(FIXTURES / "numpy_steps.py", folder)
+    return folder
+
+
+def grade_with_spec(work_root: Path, spec_text: str, *, jobs: int = 1,
+                    datasets: Path | None = None,
+                    **grader_options: typing.Any) -> list:
+    """Grade ``work_root/class`` as ``nngrade grade`` would, with a spec
+    written from ``spec_text``, on ``datasets`` (default: the bundled ones)."""
+    from grader._grading import ClassGrader, discover
+    from grader._resources import bundled_datasets_dir
+    from grader._spec import load_spec
+
+    spec_path = work_root / "spec.toml"
+    spec_path.write_text(spec_text)
+    spec = load_spec(str(spec_path))
+    grader = ClassGrader(spec, datasets or bundled_datasets_dir(), jobs=jobs,
+                         work_root=work_root, **grader_options)
+    try:
+        return grader.grade(discover(work_root / "class", spec.entry_points()))
+    finally:
+        grader.close()

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from grader._grading import RERUN_SEED_OFFSET, ClassGrader, discover
-from grader._resources import bundled_datasets_dir
-from grader._spec import load_spec
+from conftest import grade_with_spec
+from grader._grading import RERUN_SEED_OFFSET
 
 pytestmark = pytest.mark.slow
 
@@ -37,14 +36,7 @@ test_accuracy = 2
 
 def test_a_borderline_failure_is_retried_and_can_pass(tmp_path):
     shutil.copytree(FIXTURE, tmp_path / "class" / "student")
-    spec_path = tmp_path / "rerun.toml"
-    spec_path.write_text(SPEC)
-    grader = ClassGrader(load_spec(str(spec_path)), bundled_datasets_dir(), jobs=1,
-                         work_root=tmp_path, warm=False)
-    try:
-        (result,) = grader.grade(discover(tmp_path / "class"))
-    finally:
-        grader.close()
+    (result,) = grade_with_spec(tmp_path, SPEC, warm=False)
 
     (check,) = result.checks
     assert check.status == "passed", check.message

@@ -11,20 +11,15 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import (CORRECT_STEPS, FIXTURES, cgroups_or_skip, fork_bomb,
-                      numpy_only_spec, running_with)
+from conftest import (CORRECT_STEPS, cgroups_or_skip, fork_bomb, grade_with_spec,
+                      numpy_only_spec, running_with, write_student)
 from grader import _cgroups
-from grader._grading import ClassGrader, discover
-from grader._resources import bundled_datasets_dir
 from grader._sandbox import Zygote
-from grader._spec import load_spec
 
 
 @pytest.fixture(scope="module")
@@ -41,19 +36,9 @@ def zygote(request):
 
 def grade_one(tmp_path: Path, source: str, zygote: Zygote | None = None, *,
               processes: int = 256, memory: int = 2048):
-    folder = tmp_path / "class" / "student"
-    folder.mkdir(parents=True)
-    (folder / "nn_keras_solution.py").write_text(textwrap.dedent(source))
-    shutil.copy(FIXTURES / "numpy_steps.py", folder)
-    spec_path = tmp_path / "cgroups.toml"
-    spec_path.write_text(numpy_only_spec("cgroups", processes=processes,
-                                         memory=memory))
-    grader = ClassGrader(load_spec(str(spec_path)), bundled_datasets_dir(), jobs=1,
-                         work_root=tmp_path, zygote=zygote)
-    try:
-        (result,) = grader.grade(discover(tmp_path / "class"))
-    finally:
-        grader.close()
+    write_student(tmp_path / "class", "student", source)
+    (result,) = grade_with_spec(tmp_path, numpy_only_spec(
+        "cgroups", processes=processes, memory=memory), zygote=zygote)
     return result
 
 

@@ -22,9 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from grader._grading import ClassGrader, discover
+from conftest import grade_with_spec
 from grader._resources import bundled_datasets_dir
-from grader._spec import load_spec
 
 pytestmark = pytest.mark.slow
 
@@ -151,16 +150,8 @@ def graded(tmp_path_factory):
     for student in CONTROLS:
         (class_dir / student).symlink_to(SAMPLE_CLASS / student,
                                          target_is_directory=True)
-    spec_path = root / "defects.toml"
-    spec_path.write_text(SPEC)
-
-    grader = ClassGrader(load_spec(str(spec_path)), datasets, jobs=2,
-                         work_root=root, warm=True)
     started = time.monotonic()
-    try:
-        results = grader.grade(discover(class_dir))
-    finally:
-        grader.close()
+    results = grade_with_spec(root, SPEC, jobs=2, datasets=datasets, warm=True)
     seconds = time.monotonic() - started
     return {result.student: result for result in results}, seconds
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 import types
@@ -21,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (CORRECT_STEPS, FIXTURES, numpy_only_spec, pids_alive,
+from conftest import (CORRECT_STEPS, grade_with_spec, numpy_only_spec,
+                      pids_alive, write_student,
                       skip_unless_required)
 from grader import _gpu
 from grader._cli import main
@@ -30,7 +30,7 @@ from grader._gpu import (CONTEXT_RESERVE_MB, Device, GpuPool, MemoryWatchdog,
                          NoDeviceLayer, NvmlDeviceLayer, apply_gpu_settings,
                          gpu_settings, host_pid, open_nvml, select_gpus,
                          use_device_layer)
-from grader._grading import ClassGrader, discover
+from grader._grading import ClassGrader
 from grader._jobs import JobOutcome
 from grader._limits import MIB, Limits
 from grader._records import StepRecord
@@ -318,35 +318,24 @@ print("device=[" + os.environ["CUDA_VISIBLE_DEVICES"] + "]")
 """
 
 
-def _class_of(tmp_path: Path, sources: dict[str, str]) -> Path:
-    folder = tmp_path / "class"
+def _class_of(tmp_path: Path, sources: dict[str, str]) -> None:
     for student, source in sources.items():
-        (folder / student).mkdir(parents=True)
-        (folder / student / "nn_keras_solution.py").write_text(
-            textwrap.dedent(source))
-        shutil.copy(FIXTURES / "numpy_steps.py", folder / student)
-    return folder
+        write_student(tmp_path / "class", student, source)
 
 
-def _grade(tmp_path: Path, folder: Path, pool: GpuPool, jobs: int = 1,
-           limits: str = "", wall: float = 20) -> list[Result]:
-    spec_path = tmp_path / "gpu.toml"
-    spec_path.write_text(numpy_only_spec("gpu", wall=wall).replace(
-        "[limits]\n", f"[limits]\n{limits}"))
-    grader = ClassGrader(load_spec(str(spec_path)), bundled_datasets_dir(),
-                         jobs=jobs, work_root=tmp_path, gpus=pool)
-    try:
-        return grader.grade(discover(folder))
-    finally:
-        grader.close()
+def _grade(tmp_path: Path, pool: GpuPool, jobs: int = 1, limits: str = "",
+           wall: float = 20) -> list[Result]:
+    spec_text = numpy_only_spec("gpu", wall=wall).replace(
+        "[limits]\n", f"[limits]\n{limits}")
+    return grade_with_spec(tmp_path, spec_text, jobs=jobs, gpus=pool)
 
 
 def test_each_job_sees_only_the_device_it_was_given(layer, tmp_path):
-    folder = _class_of(tmp_path, {"ada": CORRECT_STEPS + PRINT_DEVICE,
-                                  "bob": CORRECT_STEPS + PRINT_DEVICE})
+    _class_of(tmp_path, {"ada": CORRECT_STEPS + PRINT_DEVICE,
+                         "bob": CORRECT_STEPS + PRINT_DEVICE})
     pool = GpuPool(layer.devices())
 
-    results = _grade(tmp_path, folder, pool, jobs=2)
+    results = _grade(tmp_path, pool, jobs=2)
 
     seen = {r.student: r.stdout_tail.split("device=[")[1].split("]")[0]
             for r in results}
@@ -360,9 +349,9 @@ def test_each_job_sees_only_the_device_it_was_given(layer, tmp_path):
 
 
 def test_without_nvml_grading_is_unchanged(no_nvml, tmp_path):
-    folder = _class_of(tmp_path, {"ada": CORRECT_STEPS + PRINT_DEVICE})
+    _class_of(tmp_path, {"ada": CORRECT_STEPS + PRINT_DEVICE})
 
-    (result,) = _grade(tmp_path, folder, GpuPool(select_gpus("auto")))
+    (result,) = _grade(tmp_path, GpuPool(select_gpus("auto")))
 
     assert "device=[]" in result.stdout_tail
     assert result.verdict.kind == "finished"
@@ -418,7 +407,7 @@ time.sleep(60)
 
 def test_watchdog_stops_a_job_over_its_gpu_memory(layer, tmp_path):
     pid_file = tmp_path / "pids"
-    folder = _class_of(tmp_path, {
+    _class_of(tmp_path, {
         "ada": CORRECT_STEPS + HOLDS_ON.format(pid_file=str(pid_file))})
     pids: list[int] = []
 
@@ -435,7 +424,7 @@ def test_watchdog_stops_a_job_over_its_gpu_memory(layer, tmp_path):
     taker = threading.Thread(target=job_takes_memory)
     taker.start()
     started = time.monotonic()
-    (result,) = _grade(tmp_path, folder, GpuPool(layer.devices()),
+    (result,) = _grade(tmp_path, GpuPool(layer.devices()),
                        limits="gpu_memory_mb = 2048\n", wall=30)
     taken = time.monotonic() - started
     taker.join()

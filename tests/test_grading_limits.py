@@ -6,7 +6,6 @@ this file imports TensorFlow.
 
 from __future__ import annotations
 
-import shutil
 import textwrap
 import time
 import uuid
@@ -14,29 +13,18 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CORRECT_STEPS, FIXTURES, numpy_only_spec, pids_alive, running_with
-from grader._grading import ClassGrader, discover
+from conftest import (CORRECT_STEPS, grade_with_spec, numpy_only_spec, pids_alive,
+                      running_with, write_student)
 from grader._report import render_report
 from grader._result import Result
-from grader._resources import bundled_datasets_dir
 from grader._spec import load_spec
 
 
 def grade_one(tmp_path: Path, source: str, wall: float = 20.0, cpu: float = 600,
               memory: int = 2048, file_mb: int = 64):
-    folder = tmp_path / "class" / "student"
-    folder.mkdir(parents=True)
-    (folder / "nn_keras_solution.py").write_text(textwrap.dedent(source))
-    shutil.copy(FIXTURES / "numpy_steps.py", folder)
-    spec_path = tmp_path / "limits.toml"
-    spec_path.write_text(numpy_only_spec("limits", wall=wall, cpu=cpu, memory=memory,
-                                        file_mb=file_mb))
-    grader = ClassGrader(load_spec(str(spec_path)), bundled_datasets_dir(), jobs=1,
-                         work_root=tmp_path)
-    try:
-        (result,) = grader.grade(discover(tmp_path / "class"))
-    finally:
-        grader.close()
+    write_student(tmp_path / "class", "student", source)
+    (result,) = grade_with_spec(tmp_path, numpy_only_spec(
+        "limits", wall=wall, cpu=cpu, memory=memory, file_mb=file_mb))
     return result
 
 
@@ -267,7 +255,8 @@ from numpy_steps import load_dataset
 
 
 def normalize(training_inputs, test_inputs):
-    return training_inputs / np.max(training_inputs), test_inputs / np.max(training_inputs)
+    largest = np.max(training_inputs)
+    return training_inputs / largest, test_inputs / largest
 
 
 def object_accuracy(outputs, true_class):
@@ -313,23 +302,14 @@ def test_patching_numpy_printing_or_forging_result_files_gains_nothing(tmp_path)
 
 
 def test_a_spec_can_grade_one_step_of_form_d_on_its_own(tmp_path):
-    folder = tmp_path / "class" / "student"
-    folder.mkdir(parents=True)
-    (folder / "nn_keras_solution.py").write_text(textwrap.dedent("""
-        from numpy_steps import load_dataset
-        """))
-    shutil.copy(FIXTURES / "numpy_steps.py", folder)
-    spec_path = tmp_path / "loader.toml"
-    spec_path.write_text(numpy_only_spec("loader", cpu=60).replace(
-        "normalization = 2\ntie_accuracy = 2\n", ""))
-    spec = load_spec(str(spec_path))
-    grader = ClassGrader(spec, bundled_datasets_dir(), jobs=1, work_root=tmp_path)
-    try:
-        (result,) = grader.grade(discover(tmp_path / "class", spec.entry_points()))
-    finally:
-        grader.close()
+    write_student(tmp_path / "class", "student",
+                  "from numpy_steps import load_dataset\n")
+    spec_text = numpy_only_spec("loader", cpu=60).replace(
+        "normalization = 2\ntie_accuracy = 2\n", "")
+    (result,) = grade_with_spec(tmp_path, spec_text)
 
-    assert spec.entry_points() == {"D": {"load_dataset"}}
+    assert load_spec(str(tmp_path / "spec.toml")).entry_points() == {
+        "D": {"load_dataset"}}
     assert result.form == "D"
     assert result.verdict.kind == "finished"
     assert statuses(result) == {"loader": "passed"}
@@ -353,19 +333,10 @@ def test_tensorflow_under_the_memory_limit_ends_in_a_verdict(tmp_path, warm):
     source = CORRECT_STEPS + (
         "import tensorflow as tf\n"
         "hog = tf.ones((40000, 40000))  # 6.4 GB of float32\n")
-    folder = tmp_path / "class" / "student"
-    folder.mkdir(parents=True)
-    (folder / "nn_keras_solution.py").write_text(textwrap.dedent(source))
-    shutil.copy(FIXTURES / "numpy_steps.py", folder)
-    spec_path = tmp_path / "memory.toml"
-    spec_path.write_text(numpy_only_spec("memory", wall=120, memory=1536))
-    grader = ClassGrader(load_spec(str(spec_path)), bundled_datasets_dir(), jobs=1,
-                         work_root=tmp_path, warm=warm)
+    write_student(tmp_path / "class", "student", source)
     started = time.monotonic()
-    try:
-        (result,) = grader.grade(discover(tmp_path / "class"))
-    finally:
-        grader.close()
+    (result,) = grade_with_spec(tmp_path, numpy_only_spec("memory", wall=120,
+                                                          memory=1536), warm=warm)
 
     assert result.verdict.kind == "memory", result.verdict.message
     assert "1,536 MB of heap" in result.verdict.message

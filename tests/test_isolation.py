@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import socket
 import textwrap
 import time
@@ -20,16 +19,15 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import (CORRECT_STEPS, FIXTURES, cgroups_or_skip, fork_bomb,
-                      numpy_only_spec, running_with, skip_unless_required)
+from conftest import (CORRECT_STEPS, cgroups_or_skip, fork_bomb,
+                      grade_with_spec, numpy_only_spec, running_with,
+                      skip_unless_required, write_student)
 from grader import _backends, _cgroups, _references
 from grader._backends import BwrapBackend, select_backend
 from grader._cli import main as cli_main
 from grader._errors import UsageError
-from grader._grading import ClassGrader, discover
 from grader._resources import bundled_datasets_dir
 from grader._sandbox import ProcessBackend, View, Zygote, job_view
-from grader._spec import load_spec
 
 
 #: Prints "REACHED label" or "BLOCKED label" for each address it tries.
@@ -131,22 +129,14 @@ def grade_class(folder: Path, sources: dict[str, str], backend, zygote=None,
                 wall: float = 20.0, cpu: float = 600, warm: bool = False,
                 memory: int = 2048, processes: int = 256) -> dict:
     for student, source in sources.items():
-        student_dir = folder / "class" / student
-        student_dir.mkdir(parents=True)
-        (student_dir / "nn_keras_solution.py").write_text(textwrap.dedent(source))
-        shutil.copy(FIXTURES / "numpy_steps.py", student_dir)
+        write_student(folder / "class", student, source)
     # Every class with a "bob" gets a file of his that no one else may read.
     if "bob" in sources:
         (folder / "class" / "bob" / "secret.txt").write_text("bob's own")
-    spec_path = folder / "isolation.toml"
-    spec_path.write_text(numpy_only_spec("isolation", wall=wall, cpu=cpu,
-                                               memory=memory, processes=processes))
-    grader = ClassGrader(load_spec(str(spec_path)), bundled_datasets_dir(), jobs=1,
-                         work_root=folder, warm=warm, backend=backend, zygote=zygote)
-    try:
-        results = grader.grade(discover(folder / "class"))
-    finally:
-        grader.close()
+    results = grade_with_spec(
+        folder, numpy_only_spec("isolation", wall=wall, cpu=cpu, memory=memory,
+                                processes=processes),
+        warm=warm, backend=backend, zygote=zygote)
     return {result.student: result for result in results}
 
 

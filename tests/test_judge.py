@@ -36,9 +36,11 @@ def make_record(out: Path, step: str, arrays: dict | None = None,
     out.mkdir(parents=True, exist_ok=True)
     stream = out / f"{step}.channel"
     with stream.open("wb") as sink:
+        images = {name: npy_bytes(np.asarray(array))
+                  for name, array in (arrays or {}).items()}
         ChannelWriter(sink.fileno()).send(
             {"id": step, "ok": ok, "values": values or {}, "error": error or {}},
-            {name: npy_bytes(np.asarray(array)) for name, array in (arrays or {}).items()})
+            images)
     return parse_channel(stream.read_bytes()).records[step]
 
 
@@ -106,7 +108,8 @@ def test_array_refuses_an_image_over_the_size_limit(tmp_path, monkeypatch):
 
 def test_channel_stops_at_garbage_and_keeps_what_came_before(tmp_path):
     record = make_record(tmp_path, "normalize", {"training": np.eye(2)})
-    stream = (tmp_path / "normalize.channel").read_bytes() + b"\x00\x00\x00\x09{not json"
+    garbage = b"\x00\x00\x00\x09{not json"
+    stream = (tmp_path / "normalize.channel").read_bytes() + garbage
 
     parsed = parse_channel(stream)
 

@@ -16,14 +16,13 @@ import numpy as np
 import pytest
 from markupsafe import escape
 
+from conftest import grade_with_spec
 from grader._child import _describe_model, _integer_like_units, _mentions_keras
 from grader._errors import SpecError
-from grader._grading import (ClassGrader, _compat_events, _numpy_units_note,
-                             discover)
+from grader._grading import (_compat_events, _numpy_units_note)
 from grader._jobs import JobOutcome
 from grader._judge import not_run
 from grader._report import render_report
-from grader._resources import bundled_datasets_dir
 from grader._result import Check
 from grader._records import parse_channel
 from grader._watch import ChildRun
@@ -163,14 +162,7 @@ def test_lecture_style_class_count_is_graded_on_its_merits(tmp_path):
     folder = tmp_path / "class" / "student"
     folder.mkdir(parents=True)
     shutil.copy(FIXTURE / "nn_keras_solution.py", folder / "nn_keras_solution.py")
-    spec_path = tmp_path / "numpy-units.toml"
-    spec_path.write_text(SPEC.format(extra=""))
-    grader = ClassGrader(load_spec(str(spec_path)), bundled_datasets_dir(), jobs=1,
-                         work_root=tmp_path)
-    try:
-        (result,) = grader.grade(discover(tmp_path / "class"))
-    finally:
-        grader.close()
+    (result,) = grade_with_spec(tmp_path, SPEC.format(extra=""))
 
     statuses = {check.name: check.status for check in result.checks}
     assert result.verdict.kind == "finished", result.verdict.message

@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import grade_with_spec
 from grader._errors import SpecError
-from grader._grading import ClassGrader, discover, prepare_data
+from grader._grading import prepare_data
 from grader._keras_mode import (LEGACY_KERAS_VARIABLE, describe_keras,
                                 keras_2_idiom)
 from grader._limits import Limits
@@ -230,13 +231,7 @@ def grade(tmp_path: Path, spec_path: Path, students: dict[str, Path],
         else:
             folder.mkdir(parents=True)
             shutil.copy(source, folder / "nn_keras_solution.py")
-    spec = load_spec(str(spec_path))
-    grader = ClassGrader(spec, bundled_datasets_dir(), jobs=jobs, work_root=tmp_path,
-                         warm=warm)
-    try:
-        results = grader.grade(discover(tmp_path / "class", spec.entry_points()))
-    finally:
-        grader.close()
+    results = grade_with_spec(tmp_path, spec_path.read_text(), jobs=jobs, warm=warm)
     return {result.student: result for result in results}
 
 

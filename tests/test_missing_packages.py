@@ -7,16 +7,12 @@ nowhere.
 
 from __future__ import annotations
 
-import shutil
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from grader._errors import SpecError
-from conftest import CORRECT_STEPS, FIXTURES, numpy_only_spec
-from grader._grading import ClassGrader, discover
-from grader._resources import bundled_datasets_dir
+from conftest import CORRECT_STEPS, grade_with_spec, numpy_only_spec, write_student
 from grader._spec import load_spec
 
 
@@ -24,18 +20,9 @@ MISSING = "pandas_not_installed_xyz"
 
 
 def grade_one(tmp_path: Path, source: str, extra: str = ""):
-    folder = tmp_path / "class" / "student"
-    folder.mkdir(parents=True)
-    (folder / "nn_keras_solution.py").write_text(textwrap.dedent(source))
-    shutil.copy(FIXTURES / "numpy_steps.py", folder)
-    spec_path = tmp_path / "packages.toml"
-    spec_path.write_text(numpy_only_spec("packages", wall=30, extra=extra))
-    grader = ClassGrader(load_spec(str(spec_path)), bundled_datasets_dir(), jobs=1,
-                         work_root=tmp_path)
-    try:
-        (result,) = grader.grade(discover(tmp_path / "class"))
-    finally:
-        grader.close()
+    write_student(tmp_path / "class", "student", source)
+    (result,) = grade_with_spec(tmp_path, numpy_only_spec("packages", wall=30,
+                                                          extra=extra))
     return result
 
 
