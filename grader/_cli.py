@@ -248,8 +248,8 @@ def _print_summary(console: Console, results: list[Result]) -> None:
     for result in results:
         lost = [
             check.name + (f" (defect {check.defect.number})" if check.defect else "")
-            for check in result.checks if check.points < check.max_points
-            and (result.scored or check.status != "not_run")
+            for check in result.checks
+            if check.points < check.max_points and result.counts(check)
         ]
         score = f"{result.score:g}" if result.scored else "none"
         verdict = verdict_label(result.verdict.kind)

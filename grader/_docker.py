@@ -39,7 +39,7 @@ from pathlib import Path
 
 from grader import _backends
 from grader._errors import UsageError
-from grader._limits import MIB, Limits
+from grader._limits import Limits
 from grader._sandbox import Backend, View, child_environment, job_view
 from grader._watch import ChildRun, JobWatch, failed_start
 
@@ -49,10 +49,6 @@ logger = logging.getLogger(__name__)
 HOST_IMAGE = "nngrade-host-interpreter:1"
 #: Every container of ours carries this label, so leftovers can be found.
 LABEL = "nngrade.job"
-#: Above the data-segment limit: a job's memory also holds the interpreter,
-#: TensorFlow's libraries and the stacks of its threads, which the rlimit
-#: does not count.
-MEMORY_HEADROOM_BYTES = 1024 * MIB
 #: Only the grader's uid can be trusted with the job's folder as root does;
 #: jobs of a grader running as root get ``nobody``.
 NOBODY = 65534
@@ -189,7 +185,7 @@ class _Usage:
         found = {}
         for line in lines:
             _, controllers, path = line.split(":", 2)
-            for controller in controllers.split(",") or [""]:
+            for controller in controllers.split(","):
                 root = Path("/sys/fs/cgroup") / controller if controller else Path(
                     "/sys/fs/cgroup")
                 folder = root / path.lstrip("/")
@@ -340,9 +336,9 @@ class DockerBackend(Backend):
             "init": True,
             "cap_drop": ["ALL"],
             "security_opt": ["no-new-privileges"],
-            "mem_limit": limits.memory_bytes + MEMORY_HEADROOM_BYTES,
-            "memswap_limit": limits.memory_bytes + MEMORY_HEADROOM_BYTES,
-            "pids_limit": getattr(limits, "processes", 256),
+            "mem_limit": limits.group_memory_bytes,
+            "memswap_limit": limits.group_memory_bytes,
+            "pids_limit": limits.processes,
             "nano_cpus": int(max(1, limits.cpu_threads) * 1e9),
             "ulimits": [Ulimit(name="cpu", soft=cpu, hard=cpu + 5),
                         Ulimit(name="fsize", soft=limits.file_bytes,

@@ -398,8 +398,11 @@ class JobGpuWatch:
         self.memory_mb = memory_mb
         self.watchdog: MemoryWatchdog | None = None
 
+    def caps_memory(self) -> bool:
+        return bool(self.device and self.memory_mb)
+
     def start(self, pid: int | None) -> None:
-        if not (self.device and self.memory_mb):
+        if not self.caps_memory():
             return
         if pid is None:
             logger.warning("no GPU memory watchdog for a job on %s: its process "

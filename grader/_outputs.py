@@ -29,7 +29,7 @@ def gradebook_csv(results: Sequence[Result]) -> str:
     writer.writerow(["student", "score", "max_score", *check_names, "verdict"])
     for result in results:
         points = {check.name: check.points for check in result.checks
-                  if result.scored or check.status != "not_run"}
+                  if result.counts(check)}
         writer.writerow([
             result.student, _number(result.score) if result.scored else "",
             _number(result.max_score),

@@ -127,6 +127,11 @@ class Result:
     def max_score(self) -> float:
         return round(sum(check.max_points for check in self.checks), 4)
 
+    def counts(self, check: Check) -> bool:
+        """Whether ``check``'s points count: not when a grader error
+        stopped it, which costs the student nothing."""
+        return self.scored or check.status != "not_run"
+
     @property
     def scored(self) -> bool:
         """False when the grader failed: the student has no score yet, not

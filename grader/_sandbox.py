@@ -400,7 +400,7 @@ class Zygote:
                    "env": child_environment(work_dir, limits, seed,
                                             job_keras(job_dir)),
                    "limits": {**limits.as_dict(), "nproc": group.nproc}}
-        if group is not self.cgroup:
+        if self.cgroup is None:
             request["cgroups"] = group.procs_files
         if self.view is not None:
             request["isolation"] = self._isolation(job_dir, limits)
@@ -419,7 +419,11 @@ class Zygote:
             return self._failed("the zygote did not start the job")
         pid = started["pid"]
         # Inside bwrap the pid is one of its PID namespace; NVML reports ours.
-        watch.watch(host_pid(self.process.pid, pid) if self.wrapped else pid)
+        # Finding ours walks bwrap's process tree, so only when it is used.
+        if self.wrapped and watch.needs_pid():
+            watch.watch(host_pid(self.process.pid, pid))
+        elif not self.wrapped:
+            watch.watch(pid)
         timed_out = False
         exited = None
         while exited is None:

@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from grader._jobs import JobOutcome
 from grader._limits import MIB, Limits
-from grader._records import StepRecord
+from grader._records import StepRecord, _shorten
 from grader._result import Check, Defect, Verdict
 
 MISSING_PACKAGE = Defect(12, "imports a package the grader does not provide")
@@ -91,7 +91,7 @@ def decide_verdict(outcome: JobOutcome, limit: Limits,
     network = _first_failure(outcome.records, _network_failure)
     if network is not None:
         return Verdict("network", "Your code tried to reach the network "
-                       f"({_shortened(network.failure_text())}), and submissions "
+                       f"({_shorten(network.failure_text())}), and submissions "
                        "are graded without one. The usual cause is downloading a "
                        "data set (with keras.datasets, urllib or requests) instead "
                        "of reading the files the assignment names.",
@@ -100,7 +100,7 @@ def decide_verdict(outcome: JobOutcome, limit: Limits,
         outcome.records, lambda record: _forbidden_failure(record, run.backend))
     if forbidden is not None:
         return Verdict("forbidden", "Your code tried something the sandbox does "
-                       f"not allow ({_shortened(forbidden.failure_text())}). A "
+                       f"not allow ({_shorten(forbidden.failure_text())}). A "
                        "submission may read its own folder and the data set, and "
                        "write only in its working folder and /tmp. The usual "
                        "cause is a fixed path to a folder of the grading machine, "
@@ -344,10 +344,6 @@ def _forbidden_failure(record: StepRecord, backend: str) -> bool:
     if backend == "process" or missing is None:
         return False
     return os.path.lexists(missing.group(1))
-
-
-def _shortened(text: str, limit: int = 300) -> str:
-    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _first_traceback(records: dict[str, StepRecord]) -> str:

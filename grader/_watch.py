@@ -109,6 +109,11 @@ class JobWatch:
         self.platform = _platform.current()
         self.tree: _platform.TreeWatch | None = None
 
+    def needs_pid(self) -> bool:
+        """Whether :meth:`watch` has a use for the job's pid: a GPU memory cap,
+        or a platform whose processes the grader watches itself."""
+        return self.gpu.caps_memory() or self.platform.watches_processes
+
     def watch(self, pid: int | None) -> None:
         """Watch job ``pid`` (numbered here) and its children."""
         self.gpu.start(pid)
